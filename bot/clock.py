@@ -1,4 +1,4 @@
-"""Injected time: every component asks a ``Clock`` instead of the wall clock, so tests never sleep."""
+"""Injected time: components ask a ``Clock``, never the wall clock, so tests never sleep."""
 
 from __future__ import annotations
 

@@ -1,0 +1,241 @@
+"""The application: wires settings, storage, fetcher, poller, dispatchers and adapters together.
+
+Owns the lifecycle (open → sync config into storage → start adapters → schedule → stop) and the
+two ways to run: :meth:`Herald.run_once` (poll every feed, deliver everything due, return) and
+:meth:`Herald.run_forever`. Shared resources are created here and passed in, never global.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Callable, Sequence
+from datetime import timedelta
+from types import TracebackType
+
+from bot.adapter import Adapter
+from bot.clock import Clock, SystemClock
+from bot.commands import CommandService
+from bot.dispatch import Dispatcher
+from bot.fetch import Fetcher, FetchLimits
+from bot.notices import Notifier
+from bot.poller import Poller, PollResult
+from bot.scheduler import Schedule
+from bot.settings import Settings
+from bot.storage import FeedRow, Storage, open_storage
+from bot.summarize import make_summarizer
+from bot.topics import TopicMatcher
+
+log = logging.getLogger("herald")
+
+ProgressFn = Callable[[int, int], None]
+
+
+def fetch_limits(settings: Settings) -> FetchLimits:
+    f = settings.fetch
+    return FetchLimits(
+        max_bytes=f.max_bytes,
+        connect_timeout=f.connect_timeout,
+        read_timeout=f.read_timeout,
+        total_timeout=f.total_timeout,
+        max_concurrency=f.max_concurrency,
+        per_host=f.per_host,
+    )
+
+
+class Herald:
+    """One Herald instance. Use as ``async with Herald(settings, adapters=...) as app``."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        adapters: Sequence[Adapter] = (),
+        clock: Clock | None = None,
+        rng: random.Random | None = None,
+        storage: Storage | None = None,
+    ) -> None:
+        self.settings = settings
+        self.clock: Clock = clock or SystemClock()
+        self.rng = rng or random.Random()
+        self.adapters = list(adapters)
+        self._storage = storage
+        self._tasks: list[asyncio.Task[None]] = []
+        self._schedule: Schedule | None = None
+        self._stop = asyncio.Event()
+
+    # -- lifecycle -----------------------------------------------------------------------
+
+    async def __aenter__(self) -> Herald:
+        await self.open()
+        return self
+
+    async def __aexit__(
+        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close()
+
+    async def open(self) -> None:
+        if self._storage is None:
+            self._storage = await open_storage(self.settings.storage.url)
+        self.storage = self._storage
+        self.fetcher = Fetcher(
+            fetch_limits(self.settings),
+            allow_private_networks=self.settings.fetch.allow_private_networks,
+            clock=self.clock,
+        )
+        self.notifier = Notifier(self.storage, self.clock)
+        self.summarizer = make_summarizer(self.settings.summary.method)
+        self.dispatchers = [
+            Dispatcher(
+                a,
+                self.storage,
+                self.settings.delivery,
+                clock=self.clock,
+                rng=self.rng,
+                notifier=self.notifier,
+            )
+            for a in self.adapters
+        ]
+        self.poller = Poller(
+            self.settings,
+            self.storage,
+            self.fetcher,
+            self.summarizer,
+            self.notifier,
+            clock=self.clock,
+            rng=self.rng,
+            platforms=[a.platform for a in self.adapters],
+            on_queued=self._wake_dispatchers,
+        )
+        self.commands = CommandService(self.settings, self.storage, self.fetcher, clock=self.clock)
+        await self.sync_config()
+
+    async def close(self) -> None:
+        self._stop.set()
+        if self._schedule is not None:
+            self._schedule.shutdown()
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks.clear()
+        for adapter in self.adapters:
+            try:
+                await adapter.stop()
+            except Exception:
+                log.exception("stopping %s adapter failed", adapter.platform)
+        await self.fetcher.close()
+        await self.storage.close()
+
+    def request_stop(self) -> None:
+        self._stop.set()
+
+    def _wake_dispatchers(self) -> None:
+        for d in self.dispatchers:
+            d.wake()
+
+    async def sync_config(self) -> None:
+        """Make storage agree with the config file (admin-added items are left alone)."""
+        now = self.clock.now()
+        s = self.settings
+        for feed in s.feeds:
+            await self.storage.add_feed(
+                feed.url,
+                now=now,
+                name=feed.name,
+                source="config",
+                interval=feed.interval,
+                backfill=feed.backfill,
+            )
+        removed = await self.storage.remove_config_feeds_except(f.url for f in s.feeds)
+        for url in removed:
+            log.info("feed %s left the config; forgotten", url)
+        for topic in s.topics:
+            await self.storage.upsert_topic(topic.name, topic.query, now=now, source="config")
+        await self.storage.remove_config_topics_except(t.name for t in s.topics)
+        keep: list[tuple[str, str, str, str]] = []
+        for sub in s.subscriptions:
+            name = sub.topic.strip().lower()
+            keep.append((sub.platform, sub.workspace or "", sub.channel, name))
+            await self.storage.subscribe(
+                sub.platform,
+                sub.workspace,
+                sub.channel,
+                name,
+                now=now,
+                source="config",
+                resume=False,
+            )
+        await self.storage.remove_config_subscriptions_except(keep)
+        for ac in s.admin_channels:
+            await self.storage.set_admin_channel(
+                ac.platform, ac.workspace, ac.channel, source="config"
+            )
+
+    # -- work ----------------------------------------------------------------------------
+
+    async def matcher(self) -> TopicMatcher:
+        return TopicMatcher({t.name: t.query for t in await self.storage.list_topics()})
+
+    async def poll_feeds(
+        self, feeds: Sequence[FeedRow], progress: ProgressFn | None = None
+    ) -> list[PollResult]:
+        """Poll ``feeds`` concurrently (the fetcher bounds concurrency per host and overall)."""
+        matcher = await self.matcher()
+        done = 0
+
+        async def one(feed: FeedRow) -> PollResult:
+            nonlocal done
+            try:
+                return await self.poller.poll(feed, matcher)
+            except Exception as exc:  # a bug must not stop the other feeds
+                log.exception("polling %s failed", feed.url)
+                return PollResult(feed.id, feed.url, False, "error", error=repr(exc)[:300])
+            finally:
+                done += 1
+                if progress:
+                    progress(done, len(feeds))
+
+        return list(await asyncio.gather(*(one(f) for f in feeds)))
+
+    async def poll_due(self) -> list[PollResult]:
+        return await self.poll_feeds(await self.storage.due_feeds(self.clock.now()))
+
+    async def deliver_due(self) -> int:
+        sent = 0
+        for d in self.dispatchers:
+            if not d.stopped:
+                sent += await d.drain()
+        return sent
+
+    async def housekeeping(self) -> int:
+        cutoff = self.clock.now() - timedelta(days=self.settings.detect.retention_days)
+        pruned = await self.storage.prune_entries(cutoff)
+        if pruned:
+            log.info("retention: forgot %d entries unseen since %s", pruned, cutoff.date())
+        return pruned
+
+    async def start_adapters(self) -> None:
+        for adapter in self.adapters:
+            await adapter.start(self.commands)
+
+    async def run_once(self, progress: ProgressFn | None = None) -> list[PollResult]:
+        """Poll every feed once, deliver everything due, and return the poll results."""
+        await self.start_adapters()
+        results = await self.poll_feeds(await self.storage.list_feeds(), progress)
+        await self.deliver_due()
+        return results
+
+    async def run_forever(self) -> None:
+        """Run until :meth:`request_stop` (or cancellation)."""
+        await self.start_adapters()
+        await self.housekeeping()
+        self._schedule = Schedule(
+            self.poll_due, self.housekeeping, tick_seconds=self.settings.schedule.tick
+        )
+        for d in self.dispatchers:
+            self._tasks.append(asyncio.create_task(d.run(), name=f"dispatch-{d.platform}"))
+        self._schedule.start()
+        await self.poll_due()
+        await self._stop.wait()

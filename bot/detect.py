@@ -1,0 +1,184 @@
+"""New-item detection: decides which entries of a fetched document are stories never announced.
+
+Owns the identity rules. Seen keys are kept in storage with time-based retention (refreshed
+while an item stays in its feed), never inferred from "whatever the current document holds", so
+reordered, republished or re-dated items stay quiet, and so do items that come back after a
+restart. A story whose guid changes is recognised by its normalized link *and* title, or by its
+title alone within a few days -- but only when the old item left the document: a feed that keeps
+yesterday's "Morning briefing" next to today's has two stories, not one renamed one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import urlsplit
+
+from bot.storage import FeedRow, Storage, StoredEntry
+from bot.types import Entry
+
+
+def sha(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class NewStory:
+    """An entry to announce, with the story it belongs to (shared across syndicating feeds)."""
+
+    entry: Entry
+    story_key: str
+
+
+@dataclass(frozen=True, slots=True)
+class Detection:
+    new: tuple[NewStory, ...]
+    seen: int
+    renamed: int  # same story under a changed guid
+    first_poll: bool
+    stored: int  # entries newly recorded (announced or not)
+
+
+def disambiguate(entries: Sequence[Entry]) -> list[Entry]:
+    """Make keys unique within one document without merging distinct stories.
+
+    Some feeds give every item the same guid or point every item at their home page; entries that
+    share a key but not a title are distinct stories, so their keys get the title mixed in.
+    Exact repeats (same key and title) are dropped.
+    """
+    by_key: dict[str, set[str]] = {}
+    for e in entries:
+        by_key.setdefault(e.key, set()).add(e.title_key)
+    out: list[Entry] = []
+    seen: set[str] = set()
+    for e in entries:
+        key = e.key if len(by_key[e.key]) == 1 else sha(f"{e.key}|t:{e.title_key}")
+        if key in seen:
+            continue
+        seen.add(key)
+        out.append(e if key == e.key else replace(e, key=key))
+    return out
+
+
+def _link_hash(e: Entry, shared_links: set[str]) -> str | None:
+    # A link several items of one document share (a home page) identifies nothing.
+    if not e.link_key or e.link_key in shared_links:
+        return None
+    return sha(e.link_key)
+
+
+def _is_article_link(link_key: str) -> bool:
+    path = urlsplit(link_key).path
+    return path not in ("", "/")
+
+
+def entry_row(e: Entry, story_key: str, link_hash: str | None, now: datetime) -> dict[str, Any]:
+    return {
+        "key": e.key,
+        "story_key": story_key,
+        "link_key_hash": link_hash,
+        "title_key_hash": sha(e.title_key),
+        "title": e.title[:300],
+        "link": e.link,
+        "summary": e.summary,
+        "published": e.published,
+        "author": e.author,
+        "categories": json.dumps(list(e.categories)),
+        "image": e.image,
+        "first_seen_at": now,
+        "last_seen_at": now,
+    }
+
+
+def _newest_first(stories: list[NewStory]) -> list[NewStory]:
+    oldest = datetime.min.replace(tzinfo=UTC)
+    indexed = list(enumerate(stories))
+    # Feeds list newest first; a date, when present, is the better witness.
+    indexed.sort(key=lambda p: (p[1].entry.published or oldest, -p[0]), reverse=True)
+    return [s for _, s in indexed]
+
+
+async def detect(
+    storage: Storage,
+    feed: FeedRow,
+    entries: Sequence[Entry],
+    *,
+    now: datetime,
+    first_poll: bool,
+    backfill: int = 0,
+    same_title_days: float = 3.0,
+    cross_feed_days: float = 3.0,
+) -> Detection:
+    """Record the document's entries and return the stories to announce.
+
+    On the first poll of a feed everything is recorded as seen and at most ``backfill`` of the
+    newest entries are announced. An entry with a future or missing date is still new.
+    """
+    doc = disambiguate(entries)
+    link_counts: dict[str, int] = {}
+    for e in doc:
+        if e.link_key:
+            link_counts[e.link_key] = link_counts.get(e.link_key, 0) + 1
+    shared_links = {k for k, n in link_counts.items() if n > 1}
+    link_hashes = {e.key: _link_hash(e, shared_links) for e in doc}
+
+    stored = await storage.entries_for_detect(
+        feed.id,
+        keys=[e.key for e in doc],
+        link_hashes=sorted({h for h in link_hashes.values() if h}),
+        title_hashes=sorted({sha(e.title_key) for e in doc if e.title_key}),
+        title_since=now - timedelta(days=same_title_days),
+        link_since=now - timedelta(days=cross_feed_days),
+    )
+    doc_keys = {e.key for e in doc}
+    own = [s for s in stored if s.feed_id == feed.id]
+    known_keys = {s.key for s in own}
+    # Candidates for "same story, new guid": stored items of this feed that left the document.
+    departed = [s for s in own if s.key not in doc_keys]
+    by_link_title: dict[tuple[str, str], StoredEntry] = {}
+    by_title: dict[str, StoredEntry] = {}
+    for s in departed:
+        if s.link_key_hash:
+            by_link_title.setdefault((s.link_key_hash, s.title_key_hash), s)
+        if same_title_days > 0 and s.first_seen_at >= now - timedelta(days=same_title_days):
+            by_title.setdefault(s.title_key_hash, s)
+    elsewhere: dict[str, StoredEntry] = {}
+    for s in stored:
+        if s.feed_id != feed.id and s.link_key_hash:
+            elsewhere.setdefault(s.link_key_hash, s)
+
+    new_rows: list[dict[str, Any]] = []
+    seen_keys: list[str] = []
+    fresh: list[NewStory] = []
+    renamed = 0
+    for e in doc:
+        lh = link_hashes[e.key]
+        th = sha(e.title_key)
+        if e.key in known_keys:
+            seen_keys.append(e.key)
+            continue
+        alias = None
+        if e.title_key:
+            alias = (by_link_title.get((lh, th)) if lh else None) or by_title.get(th)
+        if alias is not None:
+            renamed += 1
+            new_rows.append(entry_row(e, alias.story_key, lh, now))
+            continue
+        other = elsewhere.get(lh) if lh and e.link_key and _is_article_link(e.link_key) else None
+        story_key = other.story_key if other is not None else sha(f"{feed.id}:{e.key}")
+        new_rows.append(entry_row(e, story_key, lh, now))
+        fresh.append(NewStory(e, story_key))
+
+    await storage.save_entries(feed.id, new_rows=new_rows, seen_keys=seen_keys, now=now)
+    announce = _newest_first(fresh)[:backfill] if first_poll else fresh
+    return Detection(
+        new=tuple(announce),
+        seen=len(seen_keys),
+        renamed=renamed,
+        first_poll=first_poll,
+        stored=len(new_rows),
+    )

@@ -1,0 +1,196 @@
+"""Delivery workers: one Dispatcher per adapter drains that platform's outbox.
+
+Owns pacing (at most one alert per ``pace_seconds`` per channel), overflow folding (past
+``burst`` pending alerts, the rest of a channel's backlog becomes one digest), retries with
+exponential backoff and jitter, and the reaction to permanent failures (pause the channel's
+subscriptions, tell admins once). A delivery is marked sent only after the adapter returned, so
+a crash means a retry -- adapters make that retry idempotent where the platform allows.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from collections import defaultdict
+from datetime import timedelta
+
+from bot.adapter import Adapter
+from bot.clock import Clock
+from bot.errors import AdapterFatalError, PermanentDeliveryError, TransientDeliveryError
+from bot.notices import Notifier
+from bot.outbox import digest_row, to_alert
+from bot.settings import DeliverySettings
+from bot.storage import DeliveryRow, Storage
+from bot.types import Notice
+
+log = logging.getLogger("herald.dispatch")
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        adapter: Adapter,
+        storage: Storage,
+        settings: DeliverySettings,
+        *,
+        clock: Clock,
+        rng: random.Random,
+        notifier: Notifier,
+    ) -> None:
+        self.adapter = adapter
+        self.platform = adapter.platform
+        self.storage = storage
+        self.settings = settings
+        self.clock = clock
+        self.rng = rng
+        self.notifier = notifier
+        self.stopped = False
+        self.sent = 0
+        self._ready_at: dict[tuple[str, str], float] = {}
+        self._wake = asyncio.Event()
+
+    def wake(self) -> None:
+        """New deliveries were queued: look now rather than at the next scheduled check."""
+        self._wake.set()
+
+    def backoff(self, attempts: int, retry_after: float | None) -> float:
+        base = min(self.settings.retry_max, self.settings.retry_base * 2 ** max(0, attempts - 1))
+        jittered = base * (0.5 + self.rng.random() / 2)
+        return float(max(jittered, retry_after or 0.0))
+
+    async def _fold(self, rows: list[DeliveryRow]) -> list[DeliveryRow]:
+        """Fold each channel's backlog beyond ``burst`` into one digest delivery."""
+        by_channel: dict[tuple[str, str], list[DeliveryRow]] = defaultdict(list)
+        for r in rows:
+            by_channel[(r.workspace, r.channel)].append(r)
+        out: list[DeliveryRow] = []
+        now = self.clock.now()
+        for group in by_channel.values():
+            stories = [r for r in group if r.kind == "story"]
+            if len(stories) > self.settings.burst:
+                keep = stories[: self.settings.burst - 1]
+                rest = stories[self.settings.burst - 1 :]
+                digest_id = await self.storage.fold_deliveries(
+                    [r.id for r in rest], digest_row(rest, now)
+                )
+                digest = await self.storage.get_delivery(digest_id)
+                assert digest is not None
+                group = [r for r in group if r.kind != "story"] + keep + [digest]
+            out.extend(group)
+        out.sort(key=lambda r: r.id)
+        return out
+
+    async def drain(self) -> int:
+        """Send everything due now, pacing each channel; returns the number of alerts sent."""
+        sent = 0
+        await self._send_notices()
+        while not self.stopped:
+            rows = await self.storage.due_deliveries(self.platform, self.clock.now())
+            if not rows:
+                break
+            queue = await self._fold(rows)
+            progressed = False
+            pending: dict[tuple[str, str], list[DeliveryRow]] = defaultdict(list)
+            for r in queue:
+                pending[(r.workspace, r.channel)].append(r)
+            while pending and not self.stopped:
+                now_m = self.clock.monotonic()
+                ready = [c for c in pending if self._ready_at.get(c, 0.0) <= now_m]
+                if not ready:
+                    wait = min(self._ready_at[c] for c in pending) - now_m
+                    await self.clock.sleep(wait)
+                    continue
+                for chan in ready:
+                    row = pending[chan].pop(0)
+                    if not pending[chan]:
+                        del pending[chan]
+                    if await self._send(row):
+                        sent += 1
+                        progressed = True
+                    self._ready_at[chan] = self.clock.monotonic() + self.settings.pace_seconds
+            if not progressed:
+                break
+        self.sent += sent
+        return sent
+
+    async def _send(self, row: DeliveryRow) -> bool:
+        alert = to_alert(row)
+        try:
+            message_id = await self.adapter.send_alert(alert)
+        except TransientDeliveryError as exc:
+            attempts = row.attempts + 1
+            if attempts >= self.settings.max_attempts:
+                await self.storage.mark_failed([row.id], str(exc))
+                await self.notifier.delivery_given_up(
+                    row.platform, row.workspace, row.channel, alert.item.title, str(exc)
+                )
+                return False
+            delay = self.backoff(attempts, exc.retry_after)
+            log.info(
+                "delivery %s to %s failed (%s); retry in %.0f s", row.id, row.channel, exc, delay
+            )
+            await self.storage.mark_retry(
+                row.id,
+                attempts=attempts,
+                next_attempt_at=self.clock.now() + timedelta(seconds=delay),
+                error=str(exc),
+            )
+            return False
+        except PermanentDeliveryError as exc:
+            reason = str(exc)
+            paused = await self.storage.pause_channel(
+                row.platform, row.workspace, row.channel, reason
+            )
+            await self.storage.fail_pending_for_channel(
+                row.platform, row.workspace, row.channel, reason
+            )
+            log.warning(
+                "channel %s refused delivery: %s; paused %d subscription(s)",
+                row.channel,
+                reason,
+                paused,
+            )
+            await self.notifier.channel_paused(
+                row.platform, row.workspace, row.channel, reason, paused
+            )
+            return False
+        except AdapterFatalError as exc:
+            self.stopped = True
+            log.error("%s adapter stopped: %s; its deliveries stay queued", self.platform, exc)
+            return False
+        await self.storage.mark_sent(row.id, message_id, self.clock.now())
+        return True
+
+    async def _send_notices(self) -> None:
+        for n in await self.storage.pending_notices(self.platform):
+            assert n.channel is not None
+            try:
+                await self.adapter.send_notice(
+                    Notice(self.platform, n.workspace or None, n.channel, n.text)
+                )
+            except (TransientDeliveryError, PermanentDeliveryError) as exc:
+                log.warning("could not send admin notice to %s: %s", n.channel, exc)
+                await self.storage.mark_notice(n.id, "failed", self.clock.now())
+                continue
+            except AdapterFatalError as exc:
+                self.stopped = True
+                log.error("%s adapter stopped: %s", self.platform, exc)
+                return
+            await self.storage.mark_notice(n.id, "sent", self.clock.now())
+
+    async def run(self, idle: float = 5.0) -> None:
+        """Drain forever: on :meth:`wake`, when a retry falls due, or every ``idle`` seconds."""
+        while not self.stopped:
+            try:
+                await self.drain()
+            except Exception:
+                log.exception("%s dispatcher error; continuing", self.platform)
+            nxt = await self.storage.next_delivery_time(self.platform)
+            wait = idle
+            if nxt is not None:
+                wait = max(0.05, min(idle, (nxt - self.clock.now()).total_seconds()))
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=wait)

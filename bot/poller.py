@@ -1,0 +1,262 @@
+"""Polling one feed end to end: fetch → parse → normalize → detect → match → summarize → enqueue.
+
+Owns a feed's health bookkeeping too: the next poll time (interval with jitter, stretched by
+``Cache-Control: max-age`` and ``Retry-After``), exponential backoff while failing, disabling
+after ``max_failures`` in a row (admins told once), and the recovery notice.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Callable, Iterable
+from concurrent.futures import Executor
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from bot.clock import Clock
+from bot.detect import detect
+from bot.errors import FetchError, ParseError
+from bot.fetch import Fetcher
+from bot.normalize import normalize_feed
+from bot.notices import Notifier
+from bot.outbox import route
+from bot.parse import parse_off_loop
+from bot.settings import Settings
+from bot.storage import FeedRow, Storage
+from bot.summarize import Summarizer
+from bot.topics import MatchDoc, TopicMatcher, prepare
+from bot.types import AlertItem
+
+log = logging.getLogger("herald.poll")
+
+
+@dataclass(frozen=True, slots=True)
+class PollResult:
+    feed_id: int
+    url: str
+    ok: bool
+    status: str  # "new-items" | "unchanged" | "not-modified" | "error"
+    entries: int = 0
+    new: int = 0
+    queued: int = 0
+    error: str | None = None
+
+
+def one_line(text: str, limit: int = 300) -> str:
+    flat = " ".join(str(text).split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+class Poller:
+    def __init__(
+        self,
+        settings: Settings,
+        storage: Storage,
+        fetcher: Fetcher,
+        summarizer: Summarizer,
+        notifier: Notifier,
+        *,
+        clock: Clock,
+        rng: random.Random,
+        platforms: Iterable[str],
+        executor: Executor | None = None,
+        on_queued: Callable[[], None] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.storage = storage
+        self.fetcher = fetcher
+        self.summarizer = summarizer
+        self.notifier = notifier
+        self.clock = clock
+        self.rng = rng
+        self.platforms = set(platforms)
+        self.executor = executor
+        self.on_queued = on_queued
+
+    def _interval(self, feed: FeedRow) -> float:
+        base = feed.interval or self.settings.schedule.interval
+        return max(base, self.settings.schedule.min_interval)
+
+    def _jitter(self, seconds: float) -> float:
+        j = self.settings.schedule.jitter
+        return seconds * (1 + self.rng.uniform(-j, j))
+
+    def next_ok_poll(self, feed: FeedRow, max_age: float | None) -> datetime:
+        interval = self._interval(feed)
+        if max_age:
+            # A server asking us to come back later is obeyed, within reason.
+            interval = max(interval, min(max_age, self.settings.schedule.max_backoff))
+        return self.clock.now() + timedelta(seconds=self._jitter(interval))
+
+    def next_failed_poll(self, feed: FeedRow, failures: int, retry_after: float | None) -> datetime:
+        sched = self.settings.schedule
+        delay = min(self._interval(feed) * 2 ** max(0, failures - 1), sched.max_backoff)
+        if retry_after:
+            delay = max(delay, min(retry_after, sched.max_backoff))
+        return self.clock.now() + timedelta(seconds=self._jitter(delay))
+
+    async def poll(self, feed: FeedRow, matcher: TopicMatcher) -> PollResult:
+        """Poll one feed; never raises for the feed's own faults (they become its health)."""
+        now = self.clock.now()
+        # "First poll" means first *successful* poll: a feed whose first fetch failed must not
+        # flood its whole backlog when it finally answers.
+        first_poll = feed.last_success_at is None
+        try:
+            result = await self.fetcher.fetch(
+                feed.url, etag=feed.etag, last_modified=feed.last_modified
+            )
+        except FetchError as exc:
+            return await self._failed(feed, str(exc), exc.retry_after)
+        if result.not_modified or (
+            result.body_hash is not None and result.body_hash == feed.body_hash and not first_poll
+        ):
+            await self._succeeded(
+                feed,
+                etag=result.etag,
+                last_modified=result.last_modified,
+                body_hash=feed.body_hash,
+                max_age=result.max_age,
+            )
+            status = "not-modified" if result.not_modified else "unchanged"
+            return PollResult(feed.id, feed.url, True, status)
+        assert result.body is not None
+        try:
+            parsed = await parse_off_loop(
+                result.body,
+                url=result.url,
+                content_type=result.content_type,
+                max_entries=self.settings.fetch.max_entries,
+                executor=self.executor,
+            )
+        except ParseError as exc:
+            return await self._failed(feed, str(exc), None)
+        entries = normalize_feed(parsed, feed_url=result.url)
+        backfill = feed.backfill if feed.backfill is not None else self.settings.detect.backfill
+        found = await detect(
+            self.storage,
+            feed,
+            entries,
+            now=now,
+            first_poll=first_poll,
+            backfill=backfill,
+            same_title_days=self.settings.detect.same_title_days,
+        )
+        feed_name = feed.name or (parsed.title or "").strip()[:100] or feed.url
+        queued = 0
+        subs = None
+        for story in found.new:
+            e = story.entry
+            topics = matcher.match(
+                prepare(
+                    MatchDoc(
+                        title=e.title, summary=e.summary, feed=feed_name, categories=e.categories
+                    )
+                )
+            )
+            if not topics:
+                continue
+            if subs is None:
+                subs = await self.storage.active_subscriptions(list(matcher.topics))
+            summary = self.summarizer.summarize(
+                e.title,
+                e.summary,
+                max_chars=self.settings.summary.max_chars,
+                max_sentences=self.settings.summary.max_sentences,
+            )
+            item = AlertItem(
+                story_key=story.story_key,
+                feed=feed_name,
+                title=e.title,
+                link=e.link,
+                summary=summary,
+                published=e.published,
+                image=e.image,
+                categories=e.categories,
+            )
+            queued += await self.storage.enqueue(
+                route(item, topics, subs, now=now, platforms=self.platforms)
+            )
+        title = (parsed.title or "").strip()[:300] or None
+        await self._succeeded(
+            feed,
+            etag=result.etag,
+            last_modified=result.last_modified,
+            body_hash=result.body_hash,
+            max_age=result.max_age,
+            title=title,
+            had_new=found.stored > 0,
+        )
+        if queued and self.on_queued:
+            self.on_queued()
+        log.info(
+            "%s: %d entries, %d new, %d alert(s) queued%s",
+            feed_name,
+            len(entries),
+            len(found.new),
+            queued,
+            " (first poll: marked seen)" if first_poll else "",
+        )
+        return PollResult(
+            feed.id,
+            feed.url,
+            True,
+            "new-items" if found.new else "unchanged",
+            entries=len(entries),
+            new=len(found.new),
+            queued=queued,
+        )
+
+    async def _succeeded(
+        self,
+        feed: FeedRow,
+        *,
+        etag: str | None,
+        last_modified: str | None,
+        body_hash: str | None,
+        max_age: float | None,
+        title: str | None = None,
+        had_new: bool = False,
+    ) -> None:
+        now = self.clock.now()
+        values: dict[str, object] = {
+            "etag": etag,
+            "last_modified": last_modified,
+            "body_hash": body_hash,
+            "consecutive_failures": 0,
+            "state": "ok",
+            "last_error": None,
+            "last_polled_at": now,
+            "last_success_at": now,
+            "next_poll_at": self.next_ok_poll(feed, max_age),
+        }
+        if title:
+            values["title"] = title
+        if had_new:
+            values["last_new_at"] = now
+        await self.storage.update_feed(feed.id, **values)
+        if feed.state == "disabled":
+            await self.notifier.feed_recovered(feed)
+
+    async def _failed(self, feed: FeedRow, error: str, retry_after: float | None) -> PollResult:
+        now = self.clock.now()
+        failures = feed.consecutive_failures + 1
+        limit = self.settings.schedule.max_failures
+        state = "disabled" if failures >= limit else "failing"
+        next_at = self.next_failed_poll(feed, failures, retry_after)
+        if state == "disabled":
+            # Still probed now and then, so a feed that comes back is noticed.
+            next_at = now + timedelta(seconds=self.settings.schedule.max_backoff)
+        message = one_line(error)
+        await self.storage.update_feed(
+            feed.id,
+            consecutive_failures=failures,
+            state=state,
+            last_error=message,
+            last_polled_at=now,
+            next_poll_at=next_at,
+        )
+        if state == "disabled" and feed.state != "disabled":
+            await self.notifier.feed_disabled(feed, failures, message)
+        log.warning("%s: %s (failure %d of %d)", feed.display_name, message, failures, limit)
+        return PollResult(feed.id, feed.url, False, "error", error=message)

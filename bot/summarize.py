@@ -1,0 +1,505 @@
+"""Alert summaries: the ``Summarizer`` protocol, sentence splitting, boilerplate removal and the
+offline extractive default (plus a plain lead baseline).
+
+Everything here is deterministic, stdlib-only and fast (well under 5 ms per article): summaries
+are computed inline for every alert, so nothing may touch the network or load a model.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import unicodedata
+from collections import Counter
+from collections.abc import Callable, Sequence
+from typing import NamedTuple, Protocol, runtime_checkable
+
+__all__ = [
+    "BOILERPLATE",
+    "Boilerplate",
+    "ExtractiveSummarizer",
+    "LeadSummarizer",
+    "Summarizer",
+    "make_summarizer",
+    "split_sentences",
+    "strip_boilerplate",
+]
+
+ELLIPSIS = "…"
+
+
+def _wordset(words: str) -> frozenset[str]:
+    return frozenset(words.split())
+
+
+@runtime_checkable
+class Summarizer(Protocol):
+    """Turns an item's title and plain text into a short plain-text summary.
+
+    The result has at most ``max_chars`` characters and ``max_sentences`` sentences, never cuts a
+    word (an over-long single sentence is cut at a word boundary and ends with "…"), and is ``""``
+    when the item has nothing to say beyond its title.
+    """
+
+    name: str
+
+    def summarize(
+        self, title: str, text: str, *, max_chars: int = 280, max_sentences: int = 2
+    ) -> str: ...
+
+
+# --------------------------------------------------------------------------------------------
+# Boilerplate
+# --------------------------------------------------------------------------------------------
+
+# Where a family swallows "to the end of the sentence", the sentence is the boilerplate's own
+# (a call to action); captions are cut up to the next full stop because they carry no terminal
+# punctuation of their own and run into the paragraph that follows in whitespace-collapsed text.
+_SENTENCE_START = r"(?:^|(?<=[.!?…]\s)|(?<=[.!?…][\"'”’)]\s))"
+_TO_SENTENCE_END = r"[^.!?…]*(?:[.!?…]+|$)"
+# Capitalised words that open a sentence rather than continue a credit or caption.
+_STARTER_WORD = r"(?:The|A|An|He|She|It|They|We|In|On|At|But|This|His|Her|Their|Mr|Mrs|Ms)\b"
+
+
+class Boilerplate(NamedTuple):
+    """One boilerplate family: ``pattern`` is replaced by ``replacement`` wherever it matches.
+
+    ``trigger`` is a lower-case substring every match contains; the pattern runs only when the
+    case-folded text contains it, which keeps stripping at a few microseconds per family (most of
+    these patterns have no literal prefix for the regex engine to search for).
+    """
+
+    trigger: str
+    pattern: re.Pattern[str]
+    replacement: str = " "
+
+
+#: Applied in order by :func:`strip_boilerplate`. Data, not code: add a family by adding an
+#: entry. Replacements are a space (re-collapsed afterwards) so that widgets glued to real words
+#: ("...on this deviceLang") leave the words apart.
+BOILERPLATE: tuple[Boilerplate, ...] = (
+    # Guardian/NYT-style "Continue reading..." links at the end of RSS excerpts.
+    Boilerplate(
+        "continue reading",
+        re.compile(
+            r"\bContinue reading(?:\s+the\s+(?:main\s+story|full\s+(?:story|article)))?"
+            r"\s*(?:…|\.{2,}|→|»|>{1,2})?",
+            re.IGNORECASE,
+        ),
+    ),
+    # "Read more" / "Read the full story" calls to action (capitalised, at a sentence start, so a
+    # sentence like "people who read more books" survives); "Read more: <headline>" drops the
+    # related-story headline that follows.
+    Boilerplate(
+        "read ",
+        re.compile(
+            _SENTENCE_START + r"(?:Read more|READ MORE|Read the (?:full|rest of the) "
+            r"(?:story|article|post))\b(?:\s*:.*$|\s+(?:here|at|on|from)\b"
+            + _TO_SENTENCE_END
+            + ")?"
+            r"\s*(?:…|\.{2,}|→|»|>{1,2}|\.)?"
+            # ...and anywhere when it is the last thing in the text.
+            r"|\bRead more\s*(?:…|\.{2,}|→|»|>{1,2}|\.)?\s*$"
+        ),
+    ),
+    # WordPress feed footer: "The post <X> appeared first on <Y>." (Y may contain dots: a domain).
+    Boilerplate(
+        "appeared first on",
+        re.compile(r"\bThe post\s.+?\sappeared first on\s.+?(?:\.(?=\s|$)|$)"),
+    ),
+    # BBC share widget, often glued to the first sentence without spaces.
+    Boilerplate(
+        "copy this link",
+        re.compile(
+            r"Share this with\s*(?:(?:Email|Facebook|Messenger|Twitter|Pinterest|WhatsApp|"
+            r"LinkedIn|Reddit|SMS)\s*)*Copy this link",
+            re.IGNORECASE,
+        ),
+    ),
+    # "Click here to see the full results." and similar link prompts.
+    Boilerplate("click here", re.compile(r"\bClick here\b" + _TO_SENTENCE_END, re.IGNORECASE)),
+    # "[…]" / "[...]" excerpt trailers: the sentence before was cut, so mark it as cut.
+    Boilerplate("]", re.compile(r"\s*\[\s*(?:…|\.{3})\s*\]\s*$"), ELLIPSIS),
+    # Wire-service datelines at the very start: "(Reuters) -", "WASHINGTON (AP) —",
+    # "LONDON, March 3 (Reuters) -", "(CNN)" (which CNN glues to the first word).
+    Boilerplate(
+        ")",
+        re.compile(
+            r"^\s*(?:[A-Z][\w.'’ -]{0,40}?(?:,\s*[A-Z][a-z]{2,8}\.?\s+\d{1,2})?\s*)?"
+            r"\((?:AP|Reuters|AFP|CNN|UPI|Bloomberg|dpa|PA|IANS|PTI)\)\s*(?:[-—–]{1,2}|:)?\s*"
+        ),
+        "",
+    ),
+    # All-caps dateline without an agency: "WASHINGTON — ", "NEW YORK, Jan. 5 -- ".
+    Boilerplate(
+        "",
+        re.compile(
+            r"^\s*[A-Z][A-Z.'’ ]{2,30}(?:,\s*[A-Z][a-z]{2,8}\.?\s+\d{1,2})?\s+(?:[—–]|-{1,2})\s+"
+        ),
+        "",
+    ),
+    # BBC "18 March 2014 Last updated at 09:22 GMT" stamp.
+    Boilerplate(
+        "last updated at",
+        re.compile(
+            r"(?:\b\d{1,2} [A-Z][a-z]+ \d{4} )?Last updated at \d{1,2}:\d{2}"
+            r"(?: ?(?:GMT|BST|UTC|CET|CEST|EST|EDT|PST|PDT))?"
+        ),
+    ),
+    # Photo credits: "Image copyright Getty Images" (a few capitalised words; a sentence starter
+    # after them begins the article proper).
+    Boilerplate(
+        "image copyright",
+        re.compile(
+            r"\bImage copyright\s+(?:(?!Image\b|" + _STARTER_WORD + r")[A-Z][\w&./'’-]*\s*){0,4}"
+        ),
+    ),
+    # Captions: "Image caption The mayor at the town hall The council met...". Captions carry no
+    # full stop, so one ends at the first sentence-starter word or full stop, whichever is first.
+    Boilerplate(
+        "caption",
+        re.compile(
+            r"\b(?:Image|Media|Video) caption\b(?:\s+\S[^.!?…]*?(?=\s"
+            + _STARTER_WORD
+            + ")|"
+            + _TO_SENTENCE_END
+            + ")"
+        ),
+    ),
+    # BBC video placeholder, glued to the following word in scraped text.
+    Boilerplate(
+        "media playback",
+        re.compile(r"Media playback is (?:not supported|unsupported) on (?:this|your) device"),
+    ),
+    # BBC local-news promo, glued to the next paragraph: "Updates on this story and more from
+    # LeicestershireThree other cats..." (cut at the glue, else at the end of the sentence).
+    Boilerplate(
+        "updates on this story",
+        re.compile(
+            r"Updates on this story and (?:more|others) (?:from|on) "
+            r"(?:[^.!?…]*?[a-z](?=[A-Z])|[^.!?…]*(?:[.!?…]+|$))"
+        ),
+    ),
+    # Daily Mail video prompt.
+    Boilerplate("scroll down", re.compile(r"\bScroll down for (?:video|more)\b")),
+    # Newsletter and sign-up calls to action (the whole sentence goes).
+    Boilerplate(
+        "newsletter",
+        re.compile(
+            _SENTENCE_START
+            + r"Subscribe to (?:our|the)\b[^.!?…]{0,60}?newsletter"
+            + _TO_SENTENCE_END
+        ),
+    ),
+    Boilerplate(
+        "sign up", re.compile(_SENTENCE_START + r"Sign up (?:for|to)\b" + _TO_SENTENCE_END)
+    ),
+    # Social-follow prompts: "Follow @BBCNewsbeat on Twitter, ...", "Follow us on Facebook."
+    Boilerplate(
+        "follow ", re.compile(_SENTENCE_START + r"Follow (?:us|@\w+) on\b" + _TO_SENTENCE_END)
+    ),
+)
+
+_WS = re.compile(r"\s+")
+
+
+def strip_boilerplate(text: str) -> str:
+    """Remove feed/page boilerplate (see :data:`BOILERPLATE`) and re-collapse whitespace."""
+    text = _WS.sub(" ", text).strip()
+    folded = text.casefold()
+    for family in BOILERPLATE:
+        if family.trigger in folded:
+            text = family.pattern.sub(family.replacement, text)
+    return _WS.sub(" ", text).strip()
+
+
+# --------------------------------------------------------------------------------------------
+# Sentence splitting
+# --------------------------------------------------------------------------------------------
+
+# Candidate sentence ends: a run of terminal punctuation plus closing quotes/brackets, followed by
+# whitespace; CJK full-width terminals need no space after them. Scraped text often glues
+# paragraphs ("in 2013.Leeds Crown Court", 'basis".NRW said'), so a stop between a lower-case
+# letter/digit/closer and a capitalised word is a candidate too; a quote after such a glued stop
+# is left to the next sentence, since it is as often an opening quote as a closing one.
+_END = re.compile(
+    r"[.!?…]+[\"'”’»)\]]*(?=\s)|[。！？]+[」』”’)]*"
+    r"|(?<=[a-z0-9\"”’)])[.!?]+(?=[\"“]?[A-Z][A-Za-z])"
+)
+
+# Never a sentence end: titles and Latin abbreviations that precede what they qualify.
+_NEVER_END = _wordset(
+    "mr mrs ms mx dr prof gen lt col capt cmdr adm maj sgt cpl pvt sen rep gov rev hon fr pres "
+    "supt insp det atty messrs mme mlle vs v cf e.g i.e viz approx"
+)
+# Ends a sentence only when the next word typically starts one ("in the U.S. The ..."); a digit
+# or a name after it means it qualifies what follows ("Jan. 5", "No. 10", "St. Louis").
+_AMBIGUOUS = _wordset(
+    "jan feb mar apr jun jul aug sep sept oct nov dec no nos st mt ft inc ltd co corp jr sr bros "
+    "plc llc est dept univ"
+)
+_STARTERS = _wordset(
+    "the a an he she it they we i you his her its their our my this that these those there here "
+    "but and or so yet if when while after before as at in on for from by with since although "
+    "though however meanwhile then now some many most all both each one two no not what who why "
+    "how where which mr mrs ms dr police officials"
+)
+_DOTTED = re.compile(r"(?:\w\.)+\w")
+_OPENERS = "\"'“‘«([¿¡"
+_FIRST_WORD = re.compile(r"[\"'“‘«(\[¿¡]*(\w+)")
+
+
+def _is_boundary(text: str, match: re.Match[str]) -> bool:
+    punct = match.group()
+    if punct[0] in "。！？":
+        return True
+    nxt_at = match.end()
+    while nxt_at < len(text) and text[nxt_at].isspace():
+        nxt_at += 1
+    if nxt_at >= len(text):
+        return True
+    nxt = text[nxt_at]
+    # Lower case after a stop means the sentence goes on ("e.g. the", "Yahoo! said", "3 p.m. on").
+    if nxt.islower() or nxt in ",;:":
+        return False
+    if punct != ".":
+        return True  # "?", "!", "...", "…" or a quoted/bracketed stop: only case decides
+    token_start = text.rfind(" ", 0, match.start()) + 1
+    token = text[token_start : match.start()].lstrip(_OPENERS)
+    if not token:
+        return True
+    low = token.casefold()
+    if len(token) == 1 and token.isalpha():
+        return False  # an initial: "J. R. R. Tolkien", "George W. Bush"
+    if low in _NEVER_END:
+        return False
+    if low in _AMBIGUOUS or _DOTTED.fullmatch(token):
+        word = _FIRST_WORD.match(text, nxt_at)
+        return word is not None and word.group(1).casefold() in _STARTERS
+    return True
+
+
+def split_sentences(text: str) -> list[str]:
+    """Split plain text into sentences (abbreviation-, initial-, decimal- and quote-aware)."""
+    text = _WS.sub(" ", text).strip()
+    sentences: list[str] = []
+    start = 0
+    for match in _END.finditer(text):
+        if _is_boundary(text, match):
+            piece = text[start : match.end()].strip()
+            if piece:
+                sentences.append(piece)
+            start = match.end()
+    tail = text[start:].strip()
+    if tail:
+        sentences.append(tail)
+    return sentences
+
+
+# --------------------------------------------------------------------------------------------
+# Tokens, folding, title handling
+# --------------------------------------------------------------------------------------------
+
+_WORD = re.compile(r"\w+")
+_STOPWORDS = _wordset(
+    """a about above after again against all also am an and any are as at be because been before
+    being below between both but by can could did do does doing down during each few for from
+    further had has have having he her here hers herself him himself his how i if in into is it
+    its itself just me more most my myself no nor not now of off on once only or other our ours
+    ourselves out over own same she should so some such than that the their theirs them
+    themselves then there these they this those through to too under until up very was we were
+    what when where which while who whom why will with would you your yours yourself yourselves
+    said says say s t ll re ve d m one two new mr mrs ms dr us like get got"""
+)
+
+
+def _tokens(text: str) -> list[str]:
+    return _WORD.findall(text.casefold())
+
+
+def _content(tokens: Sequence[str]) -> list[str]:
+    return [t for t in tokens if t not in _STOPWORDS and (len(t) > 1 or t.isdigit())]
+
+
+def _fold(text: str) -> str:
+    return " ".join(_tokens(text))
+
+
+def _without_title_prefix(title: str, text: str) -> str:
+    """Drop a copy of the headline that some feeds put at the start of the body."""
+    words = _WORD.findall(title)
+    if not words:
+        return text
+    prefix = r"^\W*" + r"\W+".join(re.escape(w) for w in words) + r"(?!\w)[^\w\"'“‘(]*"
+    return re.sub(prefix, "", text, count=1, flags=re.IGNORECASE)
+
+
+def _repeats_title(sentence_content: Sequence[str], title_content: frozenset[str]) -> bool:
+    # A sentence whose content words are (almost) all headline words adds nothing under it.
+    if not sentence_content or not title_content:
+        return False
+    distinct = set(sentence_content)
+    return len(distinct & title_content) >= 0.8 * len(distinct)
+
+
+class _Sentence:
+    __slots__ = ("content", "index", "text", "tokens")
+
+    def __init__(self, index: int, text: str, tokens: list[str], content: list[str]) -> None:
+        self.index = index
+        self.text = text
+        self.tokens = tokens
+        self.content = content
+
+
+def _candidates(title: str, text: str) -> list[_Sentence]:
+    """Sentences worth summarizing: boilerplate, headline copies and repeats, and junk removed."""
+    text = unicodedata.normalize("NFC", text)
+    title = unicodedata.normalize("NFC", title)
+    body = strip_boilerplate(text)
+    if not body or _fold(body) == _fold(title):
+        return []
+    body = _without_title_prefix(title, body)
+    title_content = frozenset(_content(_tokens(title)))
+    out: list[_Sentence] = []
+    for raw in split_sentences(body):
+        tokens = _tokens(raw)
+        if not tokens:
+            continue  # stray punctuation ("…", "—")
+        content = _content(tokens)
+        if _repeats_title(content, title_content):
+            continue
+        out.append(_Sentence(len(out), raw, tokens, content))
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# Budget
+# --------------------------------------------------------------------------------------------
+
+_TRAILING_JUNK = " \t,;:—–-(\"'“‘«"
+
+
+def _truncate(sentence: str, max_chars: int) -> str:
+    """Cut at the last word boundary that leaves room for "…"."""
+    if len(sentence) <= max_chars:
+        return sentence
+    room = max_chars - len(ELLIPSIS)
+    if room <= 0:
+        return ELLIPSIS[:max_chars]
+    cut = -1
+    for ws in re.finditer(r"\s", sentence[: room + 1]):
+        cut = ws.start()
+    head = sentence[:cut].rstrip(_TRAILING_JUNK) if cut > 0 else ""
+    if not head:
+        # One unbroken "word" longer than the budget (a URL, unspaced CJK): cut it; the ellipsis
+        # says so.
+        head = sentence[:room]
+    return head + ELLIPSIS
+
+
+def _check_budget(max_chars: int, max_sentences: int) -> None:
+    if max_chars < 1:
+        raise ValueError(f"max_chars must be at least 1, got {max_chars}")
+    if max_sentences < 1:
+        raise ValueError(f"max_sentences must be at least 1, got {max_sentences}")
+
+
+def _join(sentences: Sequence[_Sentence]) -> str:
+    return " ".join(s.text for s in sorted(sentences, key=lambda s: s.index))
+
+
+# --------------------------------------------------------------------------------------------
+# Summarizers
+# --------------------------------------------------------------------------------------------
+
+
+class LeadSummarizer:
+    """The first sentences of the body that fit the budget (the classic news baseline)."""
+
+    name = "lead"
+
+    def summarize(
+        self, title: str, text: str, *, max_chars: int = 280, max_sentences: int = 2
+    ) -> str:
+        _check_budget(max_chars, max_sentences)
+        sentences = _candidates(title, text)
+        if not sentences:
+            return ""
+        chosen: list[_Sentence] = []
+        for sentence in sentences[:max_sentences]:
+            if len(_join([*chosen, sentence])) > max_chars:
+                break
+            chosen.append(sentence)
+        if not chosen:
+            return _truncate(sentences[0].text, max_chars)
+        return _join(chosen)
+
+
+class ExtractiveSummarizer:
+    """Lead-biased sentence scoring: a position prior plus overlap with the document's frequent
+    content words; short fragments are discounted. Picks the best sentences that fit the budget
+    and returns them in document order.
+    """
+
+    name = "extractive"
+
+    def __init__(
+        self, *, position_weight: float = 0.5, decay: float = 5.0, min_tokens: int = 8
+    ) -> None:
+        self.position_weight = position_weight
+        self.decay = decay
+        self.min_tokens = min_tokens
+
+    def _scores(self, sentences: Sequence[_Sentence]) -> list[float]:
+        freq = Counter(w for s in sentences for w in set(s.content))
+        # Words seen in one sentence only say nothing about what the document is about.
+        salient = {w: c - 1 for w, c in freq.items() if c > 1}
+        centrality = [
+            sum(salient.get(w, 0) for w in set(s.content)) / math.sqrt(len(s.tokens))
+            for s in sentences
+        ]
+        top = max(centrality, default=0.0) or 1.0
+        scores: list[float] = []
+        for s, cent in zip(sentences, centrality, strict=True):
+            prior = math.exp(-s.index / self.decay)
+            score = self.position_weight * prior + (1 - self.position_weight) * cent / top
+            if len(s.tokens) < self.min_tokens:
+                score *= 0.5
+            scores.append(score)
+        return scores
+
+    def summarize(
+        self, title: str, text: str, *, max_chars: int = 280, max_sentences: int = 2
+    ) -> str:
+        _check_budget(max_chars, max_sentences)
+        sentences = _candidates(title, text)
+        if not sentences:
+            return ""
+        scores = self._scores(sentences)
+        ranked = sorted(sentences, key=lambda s: (-scores[s.index], s.index))
+        if len(ranked[0].text) > max_chars:
+            return _truncate(ranked[0].text, max_chars)
+        chosen: list[_Sentence] = []
+        for sentence in ranked:
+            if len(chosen) == max_sentences:
+                break
+            if len(_join([*chosen, sentence])) <= max_chars:
+                chosen.append(sentence)
+        return _join(chosen)
+
+
+_FACTORIES: dict[str, Callable[[], Summarizer]] = {
+    "extractive": ExtractiveSummarizer,
+    "lead": LeadSummarizer,
+}
+
+
+def make_summarizer(name: str = "extractive") -> Summarizer:
+    """Build a summarizer by name; an unknown name raises ``ValueError`` listing the known ones."""
+    try:
+        factory = _FACTORIES[name]
+    except KeyError:
+        known = ", ".join(sorted(_FACTORIES))
+        raise ValueError(f"unknown summarizer {name!r}; known: {known}") from None
+    return factory()
