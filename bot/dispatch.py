@@ -104,18 +104,22 @@ class Dispatcher:
                     continue
                 for chan in ready:
                     row = pending[chan].pop(0)
-                    if not pending[chan]:
-                        del pending[chan]
-                    if await self._send(row):
+                    outcome = await self._send(row)
+                    if outcome == "sent":
                         sent += 1
                         progressed = True
+                    if outcome == "refused" or not pending[chan]:
+                        # A refusing channel's other queued rows were failed with it.
+                        del pending[chan]
                     self._ready_at[chan] = self.clock.monotonic() + self.settings.pace_seconds
             if not progressed:
                 break
         self.sent += sent
         return sent
 
-    async def _send(self, row: DeliveryRow) -> bool:
+    async def _send(self, row: DeliveryRow) -> str:
+        """Send one delivery: ``sent``, ``retry`` (rescheduled or given up), ``refused``
+        (the channel is gone: paused) or ``stopped`` (the adapter cannot go on)."""
         alert = to_alert(row)
         try:
             message_id = await self.adapter.send_alert(alert)
@@ -126,7 +130,7 @@ class Dispatcher:
                 await self.notifier.delivery_given_up(
                     row.platform, row.workspace, row.channel, alert.item.title, str(exc)
                 )
-                return False
+                return "retry"
             delay = self.backoff(attempts, exc.retry_after)
             log.info(
                 "delivery %s to %s failed (%s); retry in %.0f s", row.id, row.channel, exc, delay
@@ -137,7 +141,7 @@ class Dispatcher:
                 next_attempt_at=self.clock.now() + timedelta(seconds=delay),
                 error=str(exc),
             )
-            return False
+            return "retry"
         except PermanentDeliveryError as exc:
             reason = str(exc)
             paused = await self.storage.pause_channel(
@@ -152,16 +156,17 @@ class Dispatcher:
                 reason,
                 paused,
             )
-            await self.notifier.channel_paused(
-                row.platform, row.workspace, row.channel, reason, paused
-            )
-            return False
+            if paused:
+                await self.notifier.channel_paused(
+                    row.platform, row.workspace, row.channel, reason, paused
+                )
+            return "refused"
         except AdapterFatalError as exc:
             self.stopped = True
             log.error("%s adapter stopped: %s; its deliveries stay queued", self.platform, exc)
-            return False
+            return "stopped"
         await self.storage.mark_sent(row.id, message_id, self.clock.now())
-        return True
+        return "sent"
 
     async def _send_notices(self) -> None:
         for n in await self.storage.pending_notices(self.platform):

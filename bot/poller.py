@@ -7,6 +7,7 @@ after ``max_failures`` in a row (admins told once), and the recovery notice.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import random
 from collections.abc import Callable, Iterable
@@ -15,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from bot.clock import Clock
-from bot.detect import detect
+from bot.detect import Detection, detect
 from bot.errors import FetchError, ParseError
 from bot.fetch import Fetcher
 from bot.normalize import normalize_feed
@@ -26,7 +27,7 @@ from bot.settings import Settings
 from bot.storage import FeedRow, Storage
 from bot.summarize import Summarizer
 from bot.topics import MatchDoc, TopicMatcher, prepare
-from bot.types import AlertItem
+from bot.types import AlertItem, Entry
 
 log = logging.getLogger("herald.poll")
 
@@ -73,6 +74,7 @@ class Poller:
         self.platforms = set(platforms)
         self.executor = executor
         self.on_queued = on_queued
+        self._commit = asyncio.Lock()
 
     def _interval(self, feed: FeedRow) -> float:
         base = feed.interval or self.settings.schedule.interval
@@ -132,6 +134,50 @@ class Poller:
         except ParseError as exc:
             return await self._failed(feed, str(exc), None)
         entries = normalize_feed(parsed, feed_url=result.url)
+        feed_name = feed.name or (parsed.title or "").strip()[:100] or feed.url
+        async with self._commit:
+            found, queued = await self._record(feed, feed_name, entries, first_poll, now, matcher)
+        title = (parsed.title or "").strip()[:300] or None
+        await self._succeeded(
+            feed,
+            etag=result.etag,
+            last_modified=result.last_modified,
+            body_hash=result.body_hash,
+            max_age=result.max_age,
+            title=title,
+            had_new=found.stored > 0,
+        )
+        if queued and self.on_queued:
+            self.on_queued()
+        log.info(
+            "%s: %d entries, %d new, %d alert(s) queued%s",
+            feed_name,
+            len(entries),
+            len(found.new),
+            queued,
+            " (first poll: marked seen)" if first_poll else "",
+        )
+        return PollResult(
+            feed.id,
+            feed.url,
+            True,
+            "new-items" if found.new else "unchanged",
+            entries=len(entries),
+            new=len(found.new),
+            queued=queued,
+        )
+
+    async def _record(
+        self,
+        feed: FeedRow,
+        feed_name: str,
+        entries: list[Entry],
+        first_poll: bool,
+        now: datetime,
+        matcher: TopicMatcher,
+    ) -> tuple[Detection, int]:
+        """Detect, match, summarize and enqueue. Runs under one lock across feeds, so the same
+        story arriving through two feeds in the same round is recognised as one."""
         backfill = feed.backfill if feed.backfill is not None else self.settings.detect.backfill
         found = await detect(
             self.storage,
@@ -142,7 +188,6 @@ class Poller:
             backfill=backfill,
             same_title_days=self.settings.detect.same_title_days,
         )
-        feed_name = feed.name or (parsed.title or "").strip()[:100] or feed.url
         queued = 0
         subs = None
         for story in found.new:
@@ -177,35 +222,7 @@ class Poller:
             queued += await self.storage.enqueue(
                 route(item, topics, subs, now=now, platforms=self.platforms)
             )
-        title = (parsed.title or "").strip()[:300] or None
-        await self._succeeded(
-            feed,
-            etag=result.etag,
-            last_modified=result.last_modified,
-            body_hash=result.body_hash,
-            max_age=result.max_age,
-            title=title,
-            had_new=found.stored > 0,
-        )
-        if queued and self.on_queued:
-            self.on_queued()
-        log.info(
-            "%s: %d entries, %d new, %d alert(s) queued%s",
-            feed_name,
-            len(entries),
-            len(found.new),
-            queued,
-            " (first poll: marked seen)" if first_poll else "",
-        )
-        return PollResult(
-            feed.id,
-            feed.url,
-            True,
-            "new-items" if found.new else "unchanged",
-            entries=len(entries),
-            new=len(found.new),
-            queued=queued,
-        )
+        return found, queued
 
     async def _succeeded(
         self,

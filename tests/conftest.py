@@ -33,3 +33,15 @@ def shared_data() -> Path:
 async def feed_server() -> AsyncIterator[FeedServer]:
     async with start_feed_server() as server:
         yield server
+
+
+@pytest_asyncio.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+async def storage_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    """A fresh database URL, on SQLite and on the local PostgreSQL server."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path}/herald.db"
+        return
+    from tests.support import postgres_database
+
+    async with postgres_database() as url:
+        yield url

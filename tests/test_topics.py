@@ -31,7 +31,9 @@ PROPS = settings(
 )
 
 
-def hit(query: str, title: str = "", summary: str = "", feed: str = "", cats: tuple[str, ...] = ()):
+def hit(
+    query: str, title: str = "", summary: str = "", feed: str = "", cats: tuple[str, ...] = ()
+) -> bool:
     return parse_query(query).matches(MatchDoc(title, summary, feed, cats))
 
 
@@ -430,7 +432,9 @@ def _plain(ch: str) -> bool:
 
 
 word_chars = st.characters(categories=["L", "N"]).filter(_plain)
-words = st.text(word_chars, min_size=1, max_size=8).filter(lambda w: w not in {"AND", "OR", "NOT"})
+single_words = st.text(word_chars, min_size=1, max_size=8).filter(
+    lambda w: w not in {"AND", "OR", "NOT"}
+)
 punctuation = st.text(
     st.characters(categories=["P", "Z", "S"]).filter(lambda c: c not in '"' and not tokenize(c)),
     min_size=1,
@@ -440,7 +444,7 @@ alnum_runs = st.text(word_chars, min_size=1, max_size=4)
 
 
 @PROPS
-@given(words, punctuation, punctuation, st.sampled_from(["title", "summary", "categories"]))
+@given(single_words, punctuation, punctuation, st.sampled_from(["title", "summary", "categories"]))
 def test_word_matches_when_surrounded_by_punctuation(
     word: str, before: str, after: str, field: str
 ) -> None:
@@ -456,7 +460,7 @@ def test_word_matches_when_surrounded_by_punctuation(
 
 
 @PROPS
-@given(words, alnum_runs, alnum_runs, st.booleans(), st.booleans())
+@given(single_words, alnum_runs, alnum_runs, st.booleans(), st.booleans())
 def test_word_never_matches_inside_a_longer_word(
     word: str, before: str, after: str, use_before: bool, use_after: bool
 ) -> None:

@@ -1,0 +1,360 @@
+"""End to end through the real core: local feed server → Herald → a recording platform.
+
+Real aiohttp server, real SQLite/PostgreSQL, real fetcher/parser/detector/outbox/dispatcher; the
+only stand-in is the chat platform at the end, and time is a ManualClock.
+"""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from bot.app import Herald
+from bot.clock import ManualClock
+from bot.errors import PermanentDeliveryError, TransientDeliveryError
+from bot.types import AlertKind
+from tests.fakes.feed_server import FeedServer
+from tests.fakes.feeds import Item, atom, json_feed, rss
+from tests.support import RecordingAdapter, make_settings
+
+T0 = datetime(2026, 6, 1, 9, 0, tzinfo=UTC)
+TOPICS = {"nato": 'nato OR "north atlantic" OR alliance', "eu": '"european union" OR brussels'}
+
+
+def story(n: int, title: str | None = None, **kw: object) -> Item:
+    return Item(
+        title=title or f"NATO story number {n}",
+        link=f"https://news.example/story/{n}",
+        guid=kw.pop("guid", f"urn:story:{n}"),  # type: ignore[arg-type]
+        summary=f"Allies met for the {n}th time. Ministers agreed on a plan.",
+        published=T0 + timedelta(minutes=n),
+        **kw,  # type: ignore[arg-type]
+    )
+
+
+async def run(settings, clock, adapter, rounds: int = 1, advance: float = 600):  # type: ignore[no-untyped-def]
+    async with Herald(settings, adapters=[adapter], clock=clock, rng=random.Random(1)) as app:
+        results = []
+        for _ in range(rounds):
+            results.append(await app.run_once())
+            clock.advance(advance)
+        return results
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock(T0)
+
+
+async def test_two_new_items_alert_exactly_once_across_runs_and_restarts(
+    feed_server: FeedServer, tmp_path, clock: ManualClock, storage_url: str
+) -> None:
+    path = "/world.xml"
+    feed_server.set(path, rss([story(1), story(2)]))
+    settings = make_settings(
+        tmp_path, feeds=[feed_server.url(path)], topics=TOPICS,
+        subscriptions=[("desk", "nato")], storage_url=storage_url,
+    )
+    adapter = RecordingAdapter()
+    await run(settings, clock, adapter)
+    assert adapter.alerts == []  # first poll: existing items are marked seen
+
+    feed_server.set(path, rss([story(4), story(3), story(1), story(2)]))
+    await run(settings, clock, adapter)
+    assert sorted(adapter.titles) == ["NATO story number 3", "NATO story number 4"]
+    assert {a.channel for a in adapter.alerts} == {"desk"}
+    assert all(a.topics == ("nato",) for a in adapter.alerts)
+
+    # The next run, and a restart of the whole app on the same database, repeat nothing.
+    await run(settings, clock, adapter, rounds=2)
+    fresh = RecordingAdapter()
+    await run(settings, clock, fresh)
+    assert len(adapter.alerts) == 2
+    assert fresh.alerts == []
+
+
+async def test_reorder_redate_guid_change_and_tracking_params_stay_quiet(
+    feed_server: FeedServer, tmp_path, clock: ManualClock
+) -> None:
+    path = "/f.xml"
+    items = [story(n) for n in range(1, 6)]
+    feed_server.set(path, rss(items))
+    settings = make_settings(tmp_path, feeds=[feed_server.url(path)], topics=TOPICS,
+                             subscriptions=[("desk", "nato")])
+    adapter = RecordingAdapter()
+    await run(settings, clock, adapter)
+
+    variants = [
+        list(reversed(items)),  # reordered
+        [Item(**{**i.__dict__, "published": T0 + timedelta(days=3)}) for i in items],  # re-dated
+        [Item(**{**i.__dict__, "guid": f"new-guid-{k}"}) for k, i in enumerate(items)],  # guids
+        [Item(**{**i.__dict__, "link": f"{i.link}?utm_source=x&utm_medium=rss#top"})
+         for i in items],  # tracking parameters
+    ]
+    for doc in variants:
+        feed_server.set(path, rss(doc))
+        await run(settings, clock, adapter)
+    assert adapter.alerts == []
+
+
+async def test_recurring_title_coexisting_is_a_new_story(
+    feed_server: FeedServer, tmp_path, clock: ManualClock
+) -> None:
+    path = "/brief.xml"
+    monday = story(1, title="NATO morning briefing")
+    feed_server.set(path, rss([monday]))
+    settings = make_settings(tmp_path, feeds=[feed_server.url(path)], topics=TOPICS,
+                             subscriptions=[("desk", "nato")])
+    adapter = RecordingAdapter()
+    await run(settings, clock, adapter)
+    tuesday = story(2, title="NATO morning briefing")
+    feed_server.set(path, rss([tuesday, monday]))
+    await run(settings, clock, adapter)
+    assert adapter.titles == ["NATO morning briefing"]
+
+
+async def test_items_sharing_a_home_page_link_are_distinct(
+    feed_server: FeedServer, tmp_path, clock: ManualClock
+) -> None:
+    path = "/home.xml"
+    first = Item(title="NATO opens summit", link="https://outlet.example/")
+    feed_server.set(path, rss([first]))
+    settings = make_settings(tmp_path, feeds=[feed_server.url(path)], topics=TOPICS,
+                             subscriptions=[("desk", "nato")])
+    adapter = RecordingAdapter()
+    await run(settings, clock, adapter)
+    second = Item(title="NATO closes summit", link="https://outlet.example/")
+    feed_server.set(path, rss([second, first]))
+    await run(settings, clock, adapter)
+    assert adapter.titles == ["NATO closes summit"]
+
+
+async def test_story_matching_two_topics_is_sent_once_naming_both(
+    feed_server: FeedServer, tmp_path, clock: ManualClock
+) -> None:
+    path = "/a.atom"
+    feed_server.set(path, atom([story(1)]), content_type="application/atom+xml")
+    settings = make_settings(
+        tmp_path, feeds=[feed_server.url(path)], topics=TOPICS,
+        subscriptions=[("desk", "nato"), ("desk", "eu"), ("ops", "eu")],
+    )
+    adapter = RecordingAdapter()
+    await run(settings, clock, adapter)
+    feed_server.set(
+        path,
+        atom([story(2, title="NATO and the European Union meet in Brussels"), story(1)]),
+        content_type="application/atom+xml",
+    )
+    await run(settings, clock, adapter)
+    by_channel = {a.channel: a for a in adapter.alerts}
+    assert len(adapter.alerts) == 2
+    assert by_channel["desk"].topics == ("eu", "nato")
+    assert by_channel["ops"].topics == ("eu",)
+
+
+async def test_same_story_from_two_feeds_reaches_a_channel_once(
+    feed_server: FeedServer, tmp_path, clock: ManualClock
+) -> None:
+    feed_server.set("/one.xml", rss([]))
+    feed_server.set("/two.json", json_feed([]), content_type="application/feed+json")
+    settings = make_settings(
+        tmp_path, feeds=[feed_server.url("/one.xml"), feed_server.url("/two.json")],
+        topics=TOPICS, subscriptions=[("desk", "nato")],
+    )
+    adapter = RecordingAdapter()
+    await run(settings, clock, adapter)
+    shared = story(7)
+    feed_server.set("/one.xml", rss([shared]))
+    feed_server.set("/two.json", json_feed([Item(**{**shared.__dict__, "guid": "other-id"})]),
+                    content_type="application/feed+json")
+    await run(settings, clock, adapter)
+    assert adapter.titles == ["NATO story number 7"]
+
+
+async def test_backfill_announces_newest_on_first_poll(
+    feed_server: FeedServer, tmp_path, clock: ManualClock
+) -> None:
+    path = "/b.xml"
+    feed_server.set(path, rss([story(n) for n in range(1, 6)]))
+    settings = make_settings(
+        tmp_path, feeds=[{"url": feed_server.url(path), "backfill": 2}], topics=TOPICS,
+        subscriptions=[("desk", "nato")],
+    )
+    adapter = RecordingAdapter()
+    await run(settings, clock, adapter)
+    assert sorted(adapter.titles) == ["NATO story number 4", "NATO story number 5"]
+
+
+async def test_undated_and_future_items_are_new(
+    feed_server: FeedServer, tmp_path, clock: ManualClock
+) -> None:
+    path = "/d.xml"
+    feed_server.set(path, rss([story(1)]))
+    settings = make_settings(tmp_path, feeds=[feed_server.url(path)], topics=TOPICS,
+                             subscriptions=[("desk", "nato")])
+    adapter = RecordingAdapter()
+    await run(settings, clock, adapter)
+    undated = Item(title="NATO undated", link="https://news.example/u", guid="u")
+    future = Item(title="NATO future", link="https://news.example/f", guid="f",
+                  published=T0 + timedelta(days=400))
+    feed_server.set(path, rss([undated, future, story(1)]))
+    await run(settings, clock, adapter)
+    assert sorted(adapter.titles) == ["NATO future", "NATO undated"]
+
+
+async def test_a_burst_is_paced_and_the_overflow_folded(
+    feed_server: FeedServer, tmp_path, clock: ManualClock
+) -> None:
+    path = "/burst.xml"
+    feed_server.set(path, rss([story(0)]))
+    settings = make_settings(
+        tmp_path, feeds=[feed_server.url(path)], topics=TOPICS,
+        subscriptions=[("desk", "nato")], delivery={"pace_seconds": 2.0, "burst": 5},
+    )
+    adapter = RecordingAdapter()
+    await run(settings, clock, adapter)
+    feed_server.set(path, rss([story(n) for n in range(50, 0, -1)] + [story(0)]))
+    start = clock.monotonic()
+    await run(settings, clock, adapter, advance=0)
+    stories = [a for a in adapter.alerts if a.kind is AlertKind.STORY]
+    digests = [a for a in adapter.alerts if a.kind is AlertKind.DIGEST]
+    assert len(stories) == 4 and len(digests) == 1
+    assert len(digests[0].items) == 46
+    assert digests[0].topics == ("nato",)
+    # Five messages, one per 2 s: the clock moved at least 4 pacing intervals.
+    assert clock.monotonic() - start >= 8.0
+    # Nothing was lost: 4 single stories + 46 folded = 50 distinct stories.
+    keys = {a.item.story_key for a in stories} | {i.story_key for i in digests[0].items}
+    assert len(keys) == 50
+
+
+async def test_transient_failures_retry_with_backoff_then_deliver(
+    feed_server: FeedServer, tmp_path, clock: ManualClock
+) -> None:
+    path = "/t.xml"
+    feed_server.set(path, rss([story(1)]))
+    settings = make_settings(tmp_path, feeds=[feed_server.url(path)], topics=TOPICS,
+                             subscriptions=[("desk", "nato")])
+    adapter = RecordingAdapter()
+    await run(settings, clock, adapter)
+    feed_server.set(path, rss([story(2), story(1)]))
+    adapter.fail(TransientDeliveryError("HTTP 503"), TransientDeliveryError("429", 30.0))
+    async with Herald(settings, adapters=[adapter], clock=clock, rng=random.Random(1)) as app:
+        await app.run_once()
+        assert adapter.alerts == [] and adapter.attempts == 1
+        [row] = await app.storage.deliveries("pending")
+        assert row.attempts == 1 and row.last_error == "HTTP 503"
+        assert row.next_attempt_at > clock.now()
+        clock.advance(3600)
+        await app.deliver_due()  # second failure honours retry_after=30
+        [row] = await app.storage.deliveries("pending")
+        assert row.next_attempt_at >= clock.now() + timedelta(seconds=30)
+        clock.advance(3600)
+        await app.deliver_due()
+    assert adapter.titles == ["NATO story number 2"]
+    assert adapter.attempts == 3
+
+
+async def test_permanent_failure_pauses_the_channel_and_tells_admins_once(
+    feed_server: FeedServer, tmp_path, clock: ManualClock
+) -> None:
+    path = "/p.xml"
+    feed_server.set(path, rss([story(1)]))
+    settings = make_settings(
+        tmp_path, feeds=[feed_server.url(path)], topics=TOPICS,
+        subscriptions=[("gone", "nato"), ("gone", "eu"), ("desk", "nato")],
+        admin_channels=[{"platform": "console", "channel": "admins"}],
+    )
+    adapter = RecordingAdapter()
+    await run(settings, clock, adapter)
+    feed_server.set(path, rss([story(3), story(2), story(1)]))
+    adapter.break_channel("gone", PermanentDeliveryError("channel_not_found"))
+    async with Herald(settings, adapters=[adapter], clock=clock, rng=random.Random(1)) as app:
+        await app.run_once()
+        subs = await app.storage.list_subscriptions("console", None, "gone")
+        assert {s.state for s in subs} == {"paused"}
+        await app.deliver_due()
+        assert len(await app.storage.deliveries("failed")) == 2
+    assert sorted(a.item.title for a in adapter.alerts if a.channel == "desk") == [
+        "NATO story number 2", "NATO story number 3"]
+    assert not [a for a in adapter.alerts if a.channel == "gone"]
+    paused = [n for n in adapter.notices if "gone" in n.text]
+    assert len(paused) == 1 and paused[0].channel == "admins"
+
+
+async def test_failing_feed_backs_off_is_disabled_once_and_recovery_is_announced(
+    feed_server: FeedServer, tmp_path, clock: ManualClock
+) -> None:
+    path = "/flaky.xml"
+    feed_server.status(path, 500)
+    settings = make_settings(
+        tmp_path, feeds=[feed_server.url(path)], topics=TOPICS,
+        schedule={"max_failures": 3, "interval": 300, "jitter": 0.0},
+        admin_channels=[{"platform": "console", "channel": "admins"}],
+    )
+    adapter = RecordingAdapter()
+    async with Herald(settings, adapters=[adapter], clock=clock, rng=random.Random(1)) as app:
+        delays = []
+        for _ in range(5):
+            [feed] = await app.storage.list_feeds()
+            await app.poll_feeds([feed])
+            [after] = await app.storage.list_feeds()
+            delays.append((after.next_poll_at - clock.now()).total_seconds())
+            clock.advance(60)
+        assert delays[:2] == [300, 600]  # exponential backoff
+        [feed] = await app.storage.list_feeds()
+        assert feed.state == "disabled" and feed.consecutive_failures == 5
+        assert "HTTP 500" in (feed.last_error or "")
+        await app.deliver_due()
+        feed_server.set(path, rss([story(1)]))
+        await app.poll_feeds([feed])
+        await app.deliver_due()
+        [feed] = await app.storage.list_feeds()
+        assert feed.state == "ok"
+    texts = [n.text for n in adapter.notices]
+    assert sum("disabled" in t for t in texts) == 1
+    assert sum("recovered" in t for t in texts) == 1
+
+
+async def test_a_feed_whose_first_poll_failed_does_not_flood_later(
+    feed_server: FeedServer, tmp_path, clock: ManualClock
+) -> None:
+    path = "/late.xml"
+    feed_server.status(path, 503)
+    settings = make_settings(tmp_path, feeds=[feed_server.url(path)], topics=TOPICS,
+                             subscriptions=[("desk", "nato")])
+    adapter = RecordingAdapter()
+    await run(settings, clock, adapter)
+    feed_server.set(path, rss([story(n) for n in range(1, 8)]))
+    await run(settings, clock, adapter)
+    assert adapter.alerts == []
+
+
+async def test_html_page_served_as_feed_is_an_error_not_zero_items(
+    feed_server: FeedServer, tmp_path, clock: ManualClock
+) -> None:
+    path = "/page"
+    feed_server.set(path, "<!doctype html><html><body><h1>Hello</h1></body></html>",
+                    content_type="text/html")
+    settings = make_settings(tmp_path, feeds=[feed_server.url(path)], topics=TOPICS)
+    adapter = RecordingAdapter()
+    [[result]] = await run(settings, clock, adapter)
+    assert not result.ok
+    assert "HTML" in (result.error or "")
+
+
+async def test_conditional_get_and_unchanged_body_skip_work(
+    feed_server: FeedServer, tmp_path, clock: ManualClock
+) -> None:
+    path = "/c.xml"
+    feed_server.set(path, rss([story(1)]))
+    settings = make_settings(tmp_path, feeds=[feed_server.url(path)], topics=TOPICS)
+    adapter = RecordingAdapter()
+    results = await run(settings, clock, adapter, rounds=2)
+    assert results[1][0].status == "not-modified"
+    assert feed_server.requests(path)[-1].headers.get("If-None-Match")
+    feed_server.set(path, rss([story(1)]), etag=False)
+    results = await run(settings, clock, adapter, rounds=2)
+    assert results[1][0].status == "unchanged"
