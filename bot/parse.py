@@ -30,7 +30,9 @@ _UTF8_BOM = b"\xef\xbb\xbf"
 _JSON_TYPES = ("application/feed+json", "application/json")
 _HTML_SNIFF = re.compile(rb"<!doctype\s+html|<html[\s>]|<head[\s>]|<body[\s>]", re.IGNORECASE)
 _HTMLISH = re.compile(
-    r"</[a-zA-Z][\w:-]*\s*>|<(?:br|hr|img|p)\b[^<>]*>|&(?:#[0-9]+|#[xX][0-9a-fA-F]+|[a-zA-Z][a-zA-Z0-9]*);"
+    r"</[a-zA-Z][\w:-]*\s*>"  # an end tag
+    r"|<(?:br|hr|img|p)\b[^<>]*>"  # a common tag that is often left open
+    r"|&(?:#[0-9]+|#[xX][0-9a-fA-F]+|[a-zA-Z][a-zA-Z0-9]*);"  # an entity
 )
 # A real-world breakage: every element carries an ``rss:`` prefix that is never declared, so
 # feedparser sees no RSS elements at all. Dropping the prefix recovers the items.

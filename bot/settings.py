@@ -116,10 +116,15 @@ class TopicConfig(_Section):
 
     @model_validator(mode="after")
     def _query_parses(self) -> TopicConfig:
+        from bot.errors import QueryError
         from bot.topics import parse_query, validate_topic_name
 
         object.__setattr__(self, "name", validate_topic_name(self.name))
-        parse_query(self.query)  # QueryError is a ValueError-like error: surfaced by _collect
+        try:
+            parse_query(self.query)
+        except QueryError as exc:
+            # pydantic reports ValueErrors with the key path; the caret shows where.
+            raise ValueError(f"query does not parse: {exc}\n{exc.pointer()}") from None
         return self
 
 

@@ -400,7 +400,7 @@ def _truncate(sentence: str, max_chars: int) -> str:
     cut = -1
     for ws in re.finditer(r"\s", sentence[: room + 1]):
         cut = ws.start()
-    head = sentence[:room]
+    head = sentence[:cut].rstrip(_TRAILING_JUNK) if cut > 0 else ""
     if not head:
         # One unbroken "word" longer than the budget (a URL, unspaced CJK): cut it; the ellipsis
         # says so.

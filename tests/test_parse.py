@@ -25,7 +25,7 @@ FEEDS = DATA / "feeds"
 URL = "https://example.com/feeds/news.xml"
 
 # The one shared file with no items: Reuters served a truncated document (server-exception
-# comment, no <item>, unclosed <channel>). Its header is valid, so it is an empty feed, not an error.
+# comment, no <item>, unclosed <channel>). Its header is valid: an empty feed, not an error.
 EMPTY_FILES = {"feed-rs/MALFORMED_reuters_most_read_truncated.xml"}
 
 
@@ -187,9 +187,7 @@ GOLDEN = [
 @pytest.mark.shared
 @needs_data
 @pytest.mark.parametrize(("name", "fmt", "count", "bozo", "title", "link"), GOLDEN)
-def test_golden_feeds(
-    name: str, fmt: str, count: int, bozo: bool, title: str, link: str
-) -> None:
+def test_golden_feeds(name: str, fmt: str, count: int, bozo: bool, title: str, link: str) -> None:
     feed = _parsed(name)
     assert feed.format == fmt
     assert len(feed.entries) == count

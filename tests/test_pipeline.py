@@ -54,8 +54,11 @@ async def test_two_new_items_alert_exactly_once_across_runs_and_restarts(
     path = "/world.xml"
     feed_server.set(path, rss([story(1), story(2)]))
     settings = make_settings(
-        tmp_path, feeds=[feed_server.url(path)], topics=TOPICS,
-        subscriptions=[("desk", "nato")], storage_url=storage_url,
+        tmp_path,
+        feeds=[feed_server.url(path)],
+        topics=TOPICS,
+        subscriptions=[("desk", "nato")],
+        storage_url=storage_url,
     )
     adapter = RecordingAdapter()
     await run(settings, clock, adapter)
@@ -81,8 +84,9 @@ async def test_reorder_redate_guid_change_and_tracking_params_stay_quiet(
     path = "/f.xml"
     items = [story(n) for n in range(1, 6)]
     feed_server.set(path, rss(items))
-    settings = make_settings(tmp_path, feeds=[feed_server.url(path)], topics=TOPICS,
-                             subscriptions=[("desk", "nato")])
+    settings = make_settings(
+        tmp_path, feeds=[feed_server.url(path)], topics=TOPICS, subscriptions=[("desk", "nato")]
+    )
     adapter = RecordingAdapter()
     await run(settings, clock, adapter)
 
@@ -90,8 +94,10 @@ async def test_reorder_redate_guid_change_and_tracking_params_stay_quiet(
         list(reversed(items)),  # reordered
         [Item(**{**i.__dict__, "published": T0 + timedelta(days=3)}) for i in items],  # re-dated
         [Item(**{**i.__dict__, "guid": f"new-guid-{k}"}) for k, i in enumerate(items)],  # guids
-        [Item(**{**i.__dict__, "link": f"{i.link}?utm_source=x&utm_medium=rss#top"})
-         for i in items],  # tracking parameters
+        [
+            Item(**{**i.__dict__, "link": f"{i.link}?utm_source=x&utm_medium=rss#top"})
+            for i in items
+        ],  # tracking parameters
     ]
     for doc in variants:
         feed_server.set(path, rss(doc))
@@ -105,8 +111,9 @@ async def test_recurring_title_coexisting_is_a_new_story(
     path = "/brief.xml"
     monday = story(1, title="NATO morning briefing")
     feed_server.set(path, rss([monday]))
-    settings = make_settings(tmp_path, feeds=[feed_server.url(path)], topics=TOPICS,
-                             subscriptions=[("desk", "nato")])
+    settings = make_settings(
+        tmp_path, feeds=[feed_server.url(path)], topics=TOPICS, subscriptions=[("desk", "nato")]
+    )
     adapter = RecordingAdapter()
     await run(settings, clock, adapter)
     tuesday = story(2, title="NATO morning briefing")
@@ -121,8 +128,9 @@ async def test_items_sharing_a_home_page_link_are_distinct(
     path = "/home.xml"
     first = Item(title="NATO opens summit", link="https://outlet.example/")
     feed_server.set(path, rss([first]))
-    settings = make_settings(tmp_path, feeds=[feed_server.url(path)], topics=TOPICS,
-                             subscriptions=[("desk", "nato")])
+    settings = make_settings(
+        tmp_path, feeds=[feed_server.url(path)], topics=TOPICS, subscriptions=[("desk", "nato")]
+    )
     adapter = RecordingAdapter()
     await run(settings, clock, adapter)
     second = Item(title="NATO closes summit", link="https://outlet.example/")
@@ -137,7 +145,9 @@ async def test_story_matching_two_topics_is_sent_once_naming_both(
     path = "/a.atom"
     feed_server.set(path, atom([story(1)]), content_type="application/atom+xml")
     settings = make_settings(
-        tmp_path, feeds=[feed_server.url(path)], topics=TOPICS,
+        tmp_path,
+        feeds=[feed_server.url(path)],
+        topics=TOPICS,
         subscriptions=[("desk", "nato"), ("desk", "eu"), ("ops", "eu")],
     )
     adapter = RecordingAdapter()
@@ -160,15 +170,20 @@ async def test_same_story_from_two_feeds_reaches_a_channel_once(
     feed_server.set("/one.xml", rss([]))
     feed_server.set("/two.json", json_feed([]), content_type="application/feed+json")
     settings = make_settings(
-        tmp_path, feeds=[feed_server.url("/one.xml"), feed_server.url("/two.json")],
-        topics=TOPICS, subscriptions=[("desk", "nato")],
+        tmp_path,
+        feeds=[feed_server.url("/one.xml"), feed_server.url("/two.json")],
+        topics=TOPICS,
+        subscriptions=[("desk", "nato")],
     )
     adapter = RecordingAdapter()
     await run(settings, clock, adapter)
     shared = story(7)
     feed_server.set("/one.xml", rss([shared]))
-    feed_server.set("/two.json", json_feed([Item(**{**shared.__dict__, "guid": "other-id"})]),
-                    content_type="application/feed+json")
+    feed_server.set(
+        "/two.json",
+        json_feed([Item(**{**shared.__dict__, "guid": "other-id"})]),
+        content_type="application/feed+json",
+    )
     await run(settings, clock, adapter)
     assert adapter.titles == ["NATO story number 7"]
 
@@ -179,7 +194,9 @@ async def test_backfill_announces_newest_on_first_poll(
     path = "/b.xml"
     feed_server.set(path, rss([story(n) for n in range(1, 6)]))
     settings = make_settings(
-        tmp_path, feeds=[{"url": feed_server.url(path), "backfill": 2}], topics=TOPICS,
+        tmp_path,
+        feeds=[{"url": feed_server.url(path), "backfill": 2}],
+        topics=TOPICS,
         subscriptions=[("desk", "nato")],
     )
     adapter = RecordingAdapter()
@@ -192,13 +209,18 @@ async def test_undated_and_future_items_are_new(
 ) -> None:
     path = "/d.xml"
     feed_server.set(path, rss([story(1)]))
-    settings = make_settings(tmp_path, feeds=[feed_server.url(path)], topics=TOPICS,
-                             subscriptions=[("desk", "nato")])
+    settings = make_settings(
+        tmp_path, feeds=[feed_server.url(path)], topics=TOPICS, subscriptions=[("desk", "nato")]
+    )
     adapter = RecordingAdapter()
     await run(settings, clock, adapter)
     undated = Item(title="NATO undated", link="https://news.example/u", guid="u")
-    future = Item(title="NATO future", link="https://news.example/f", guid="f",
-                  published=T0 + timedelta(days=400))
+    future = Item(
+        title="NATO future",
+        link="https://news.example/f",
+        guid="f",
+        published=T0 + timedelta(days=400),
+    )
     feed_server.set(path, rss([undated, future, story(1)]))
     await run(settings, clock, adapter)
     assert sorted(adapter.titles) == ["NATO future", "NATO undated"]
@@ -210,8 +232,11 @@ async def test_a_burst_is_paced_and_the_overflow_folded(
     path = "/burst.xml"
     feed_server.set(path, rss([story(0)]))
     settings = make_settings(
-        tmp_path, feeds=[feed_server.url(path)], topics=TOPICS,
-        subscriptions=[("desk", "nato")], delivery={"pace_seconds": 2.0, "burst": 5},
+        tmp_path,
+        feeds=[feed_server.url(path)],
+        topics=TOPICS,
+        subscriptions=[("desk", "nato")],
+        delivery={"pace_seconds": 2.0, "burst": 5},
     )
     adapter = RecordingAdapter()
     await run(settings, clock, adapter)
@@ -235,8 +260,9 @@ async def test_transient_failures_retry_with_backoff_then_deliver(
 ) -> None:
     path = "/t.xml"
     feed_server.set(path, rss([story(1)]))
-    settings = make_settings(tmp_path, feeds=[feed_server.url(path)], topics=TOPICS,
-                             subscriptions=[("desk", "nato")])
+    settings = make_settings(
+        tmp_path, feeds=[feed_server.url(path)], topics=TOPICS, subscriptions=[("desk", "nato")]
+    )
     adapter = RecordingAdapter()
     await run(settings, clock, adapter)
     feed_server.set(path, rss([story(2), story(1)]))
@@ -263,7 +289,9 @@ async def test_permanent_failure_pauses_the_channel_and_tells_admins_once(
     path = "/p.xml"
     feed_server.set(path, rss([story(1)]))
     settings = make_settings(
-        tmp_path, feeds=[feed_server.url(path)], topics=TOPICS,
+        tmp_path,
+        feeds=[feed_server.url(path)],
+        topics=TOPICS,
         subscriptions=[("gone", "nato"), ("gone", "eu"), ("desk", "nato")],
         admin_channels=[{"platform": "console", "channel": "admins"}],
     )
@@ -278,7 +306,9 @@ async def test_permanent_failure_pauses_the_channel_and_tells_admins_once(
         await app.deliver_due()
         assert len(await app.storage.deliveries("failed")) == 2
     assert sorted(a.item.title for a in adapter.alerts if a.channel == "desk") == [
-        "NATO story number 2", "NATO story number 3"]
+        "NATO story number 2",
+        "NATO story number 3",
+    ]
     assert not [a for a in adapter.alerts if a.channel == "gone"]
     paused = [n for n in adapter.notices if "gone" in n.text]
     assert len(paused) == 1 and paused[0].channel == "admins"
@@ -290,7 +320,9 @@ async def test_failing_feed_backs_off_is_disabled_once_and_recovery_is_announced
     path = "/flaky.xml"
     feed_server.status(path, 500)
     settings = make_settings(
-        tmp_path, feeds=[feed_server.url(path)], topics=TOPICS,
+        tmp_path,
+        feeds=[feed_server.url(path)],
+        topics=TOPICS,
         schedule={"max_failures": 3, "interval": 300, "jitter": 0.0},
         admin_channels=[{"platform": "console", "channel": "admins"}],
     )
@@ -323,8 +355,9 @@ async def test_a_feed_whose_first_poll_failed_does_not_flood_later(
 ) -> None:
     path = "/late.xml"
     feed_server.status(path, 503)
-    settings = make_settings(tmp_path, feeds=[feed_server.url(path)], topics=TOPICS,
-                             subscriptions=[("desk", "nato")])
+    settings = make_settings(
+        tmp_path, feeds=[feed_server.url(path)], topics=TOPICS, subscriptions=[("desk", "nato")]
+    )
     adapter = RecordingAdapter()
     await run(settings, clock, adapter)
     feed_server.set(path, rss([story(n) for n in range(1, 8)]))
@@ -336,8 +369,9 @@ async def test_html_page_served_as_feed_is_an_error_not_zero_items(
     feed_server: FeedServer, tmp_path, clock: ManualClock
 ) -> None:
     path = "/page"
-    feed_server.set(path, "<!doctype html><html><body><h1>Hello</h1></body></html>",
-                    content_type="text/html")
+    feed_server.set(
+        path, "<!doctype html><html><body><h1>Hello</h1></body></html>", content_type="text/html"
+    )
     settings = make_settings(tmp_path, feeds=[feed_server.url(path)], topics=TOPICS)
     adapter = RecordingAdapter()
     [[result]] = await run(settings, clock, adapter)
