@@ -382,6 +382,13 @@ def test_mislabelled_charset_still_decodes() -> None:
     assert feed.entries[0].title == "Café"
 
 
+@pytest.mark.parametrize("content_type", ["text/html; charset=utf-8", "text/plain", None])
+def test_feed_served_with_a_non_xml_content_type_is_not_bozo(content_type: str | None) -> None:
+    feed = parse_document(rss("<item><title>x</title></item>"), url=URL, content_type=content_type)
+    assert (feed.bozo, feed.bozo_message) == (False, None)
+    assert feed.entries[0].title == "x"
+
+
 def test_max_entries_keeps_the_first_ones_in_order() -> None:
     items = "".join(f"<item><title>n{i}</title></item>" for i in range(10))
     feed = parse_document(rss(items), url=URL, max_entries=3)

@@ -395,11 +395,18 @@ class Storage:
             rows = await conn.execute(
                 select(t.entries, func.coalesce(t.feeds.c.name, t.feeds.c.title, t.feeds.c.url))
                 .join(t.feeds, t.feeds.c.id == t.entries.c.feed_id)
-                .where(t.entries.c.key == t.entries.c.story_key)
                 .order_by(t.entries.c.first_seen_at.desc(), t.entries.c.id.desc())
-                .limit(limit)
+                .limit(limit * 2)
             )
-            return [(_entry(r), str(r[-1])) for r in rows]
+            out: list[tuple[StoredEntry, str]] = []
+            stories: set[str] = set()
+            for r in rows:
+                entry = _entry(r)
+                # A renamed or syndicated copy shares its story_key: show the story once.
+                if entry.story_key not in stories:
+                    stories.add(entry.story_key)
+                    out.append((entry, str(r[-1])))
+            return out[:limit]
 
     async def count_entries(self, feed_id: int | None = None) -> int:
         q = select(func.count()).select_from(t.entries)
