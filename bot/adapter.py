@@ -26,6 +26,14 @@ class CommandHandler(Protocol):
 
     async def handle(self, caller: Caller, text: str) -> Reply: ...
 
+    async def topic_names(self) -> list[str]:
+        """Every topic a channel can follow (for autocomplete)."""
+        ...
+
+    async def channel_topics(self, caller: Caller) -> list[str]:
+        """The topics the caller's channel follows (for autocomplete)."""
+        ...
+
 
 class Adapter(Protocol):
     """A chat platform.

@@ -26,8 +26,7 @@ from bot.clock import SystemClock
 from bot.commands import topic_test
 from bot.errors import CommandError, ConfigError, FetchError, HeraldError, ParseError, StorageError
 from bot.fetch import Fetcher
-from bot.normalize import normalize_feed
-from bot.parse import parse_off_loop
+from bot.normalize import read_feed_off_loop
 from bot.settings import Settings, load_settings
 from bot.storage import open_storage
 from bot.summarize import make_summarizer
@@ -202,13 +201,14 @@ async def cmd_feeds_check(args: argparse.Namespace, settings: Settings) -> int:
     try:
         result = await fetcher.fetch(args.url)
         assert result.body is not None
-        parsed = await parse_off_loop(result.body, url=result.url, content_type=result.content_type)
+        parsed, entries = await read_feed_off_loop(
+            result.body, url=result.url, content_type=result.content_type
+        )
     except (FetchError, ParseError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     finally:
         await fetcher.close()
-    entries = normalize_feed(parsed, feed_url=result.url)
     matcher = TopicMatcher({t.name: t.query for t in settings.topics})
     summarizer = make_summarizer(settings.summary.method)
     print(

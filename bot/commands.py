@@ -16,8 +16,7 @@ from urllib.parse import urlsplit
 from bot.clock import Clock
 from bot.errors import CommandError, FetchError, ParseError, QueryError
 from bot.fetch import Fetcher
-from bot.normalize import normalize_feed
-from bot.parse import parse_off_loop
+from bot.normalize import read_feed_off_loop
 from bot.settings import Settings
 from bot.storage import Storage
 from bot.topics import MatchDoc, parse_query, prepare, validate_topic_name
@@ -134,6 +133,15 @@ class CommandService:
         if handler is None:
             raise CommandError(f"Unknown command `{name[:40]}`. Try `/news help`.")
         return await handler(caller, args, raw)
+
+    async def topic_names(self) -> list[str]:
+        return await self._topic_names()
+
+    async def channel_topics(self, caller: Caller) -> list[str]:
+        subs = await self.storage.list_subscriptions(
+            caller.platform, caller.workspace, caller.channel
+        )
+        return [s.topic for s in subs]
 
     async def _changed(self) -> None:
         if self.on_change is not None:
@@ -253,12 +261,11 @@ class CommandService:
         try:
             result = await self.fetcher.fetch(url)
             assert result.body is not None
-            parsed = await parse_off_loop(
+            parsed, entries = await read_feed_off_loop(
                 result.body, url=result.url, content_type=result.content_type
             )
         except (FetchError, ParseError) as exc:
             raise CommandError(f"Could not add that feed: {exc}. Nothing was changed.") from None
-        entries = normalize_feed(parsed, feed_url=result.url)
         _, created = await self.storage.add_feed(
             url,
             now=self.clock.now(),

@@ -8,11 +8,15 @@ story (``key``, ``link_key``, ``title_key``). It never raises on hostile input.
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
+import functools
 import hashlib
 import html
 import ipaddress
 import re
 import unicodedata
+from dataclasses import replace
 from datetime import UTC, datetime
 from html.parser import HTMLParser
 from urllib.parse import parse_qsl, quote, urlencode, urljoin, urlsplit
@@ -29,6 +33,8 @@ __all__ = [
     "normalize_entry",
     "normalize_feed",
     "normalize_link",
+    "read_feed",
+    "read_feed_off_loop",
 ]
 
 TITLE_LIMIT = 300
@@ -386,12 +392,47 @@ def normalize_entry(raw: RawEntry, *, feed_url: str) -> Entry | None:
 
 
 def normalize_feed(parsed: ParsedFeed, *, feed_url: str) -> list[Entry]:
-    """Every showable entry of a document, in document order; repeated keys keep the first."""
-    seen: set[str] = set()
+    """Every showable entry of a document, in document order.
+
+    Exact repeats (same key *and* title) keep the first. Entries that share a key but not a title
+    are all kept: some feeds reuse one guid or one home-page link for different stories, and the
+    detector tells those apart.
+    """
+    seen: set[tuple[str, str]] = set()
     out: list[Entry] = []
     for raw in parsed.entries:
         entry = normalize_entry(raw, feed_url=feed_url)
-        if entry is not None and entry.key not in seen:
-            seen.add(entry.key)
+        if entry is not None and (entry.key, entry.title_key) not in seen:
+            seen.add((entry.key, entry.title_key))
             out.append(entry)
     return out
+
+
+def read_feed(
+    body: bytes, *, url: str, content_type: str | None = None, max_entries: int = 500
+) -> tuple[ParsedFeed, list[Entry]]:
+    """Parse and normalize in one call: the unit of CPU work run off the event loop.
+
+    The returned ``ParsedFeed`` carries the document's metadata only (no raw entries), so little
+    crosses a process boundary when this runs in a process pool.
+    """
+    from bot.parse import parse_document
+
+    parsed = parse_document(body, url=url, content_type=content_type, max_entries=max_entries)
+    entries = normalize_feed(parsed, feed_url=url)
+    return replace(parsed, entries=()), entries
+
+
+async def read_feed_off_loop(
+    body: bytes,
+    *,
+    url: str,
+    content_type: str | None = None,
+    max_entries: int = 500,
+    executor: concurrent.futures.Executor | None = None,
+) -> tuple[ParsedFeed, list[Entry]]:
+    """:func:`read_feed` on an executor (``None`` → the loop's default thread pool)."""
+    call = functools.partial(
+        read_feed, body, url=url, content_type=content_type, max_entries=max_entries
+    )
+    return await asyncio.get_running_loop().run_in_executor(executor, call)

@@ -19,10 +19,9 @@ from bot.clock import Clock
 from bot.detect import Detection, detect
 from bot.errors import FetchError, ParseError
 from bot.fetch import Fetcher
-from bot.normalize import normalize_feed
+from bot.normalize import read_feed_off_loop
 from bot.notices import Notifier
 from bot.outbox import route
-from bot.parse import parse_off_loop
 from bot.settings import Settings
 from bot.storage import FeedRow, Storage
 from bot.summarize import Summarizer
@@ -124,7 +123,7 @@ class Poller:
             return PollResult(feed.id, feed.url, True, status)
         assert result.body is not None
         try:
-            parsed = await parse_off_loop(
+            parsed, entries = await read_feed_off_loop(
                 result.body,
                 url=result.url,
                 content_type=result.content_type,
@@ -133,7 +132,6 @@ class Poller:
             )
         except ParseError as exc:
             return await self._failed(feed, str(exc), None)
-        entries = normalize_feed(parsed, feed_url=result.url)
         feed_name = feed.name or (parsed.title or "").strip()[:100] or feed.url
         async with self._commit:
             found, queued = await self._record(feed, feed_name, entries, first_poll, now, matcher)

@@ -150,21 +150,19 @@ class ConsoleSettings(_Section):
     )
 
 
-class SlackSettings(BaseModel):
-    model_config = ConfigDict(extra="allow", frozen=True)
+class SlackSettings(_Section):
     enabled: bool = False
     mode: Literal["socket", "http"] = "socket"
     host: str = "127.0.0.1"
-    port: int = Field(3000, ge=0, le=65535)
+    port: int = Field(3000, ge=0, le=65535, description="HTTP mode: POST /slack/events here")
     api_base_url: str = "https://slack.com/api/"
 
 
-class DiscordSettings(BaseModel):
-    model_config = ConfigDict(extra="allow", frozen=True)
+class DiscordSettings(_Section):
     enabled: bool = False
     api_base_url: str = "https://discord.com/api/v10"
     gateway_url: str = "wss://gateway.discord.gg/"
-    test_guild: str | None = None
+    test_guild: str | None = Field(None, description="sync commands to this guild only (dev)")
 
 
 class AdapterSettings(_Section):

@@ -338,17 +338,18 @@ def test_title_only_entries_key_on_title_and_date() -> None:
     assert a.key == b.key != c.key
 
 
-def test_normalize_feed_drops_empty_items_and_repeats() -> None:
+def test_normalize_feed_drops_empty_items_and_exact_repeats() -> None:
     parsed = ParsedFeed(
         format="rss20",
         entries=(
             _entry(guid="1", title="a"),
             _entry(),
-            _entry(guid="1", title="a again"),
+            _entry(guid="1", title="A"),  # the same item again
+            _entry(guid="1", title="a again"),  # a reused guid: a different story, kept
             _entry(guid="2", title="b"),
         ),
     )
-    assert [e.title for e in normalize_feed(parsed, feed_url=FEED)] == ["a", "b"]
+    assert [e.title for e in normalize_feed(parsed, feed_url=FEED)] == ["a", "a again", "b"]
 
 
 # --- properties ----------------------------------------------------------------------------------
