@@ -144,6 +144,7 @@ class Poller:
             max_age=result.max_age,
             title=title,
             had_new=found.stored > 0,
+            parsed=True,
         )
         if queued and self.on_queued:
             self.on_queued()
@@ -232,6 +233,7 @@ class Poller:
         max_age: float | None,
         title: str | None = None,
         had_new: bool = False,
+        parsed: bool = False,
     ) -> None:
         now = self.clock.now()
         values: dict[str, object] = {
@@ -249,6 +251,8 @@ class Poller:
             values["title"] = title
         if had_new:
             values["last_new_at"] = now
+        if parsed:
+            values["last_parsed_at"] = now
         await self.storage.update_feed(feed.id, **values)
         if feed.state == "disabled":
             await self.notifier.feed_recovered(feed)

@@ -392,3 +392,54 @@ async def test_conditional_get_and_unchanged_body_skip_work(
     feed_server.set(path, rss([story(1)]), etag=False)
     results = await run(settings, clock, adapter, rounds=2)
     assert results[1][0].status == "unchanged"
+
+
+async def test_undelivered_alerts_survive_a_dead_adapter_and_a_restart(
+    feed_server: FeedServer, tmp_path, clock: ManualClock
+) -> None:
+    from bot.errors import AdapterFatalError
+
+    path = "/r.xml"
+    feed_server.set(path, rss([story(1)]))
+    settings = make_settings(
+        tmp_path, feeds=[feed_server.url(path)], topics=TOPICS, subscriptions=[("desk", "nato")]
+    )
+    await run(settings, clock, RecordingAdapter())
+    feed_server.set(path, rss([story(3), story(2), story(1)]))
+    dead = RecordingAdapter()
+    dead.fail(AdapterFatalError("token revoked"))
+    await run(settings, clock, dead)
+    assert dead.alerts == [] and dead.attempts == 1  # stopped after the first refusal
+
+    revived = RecordingAdapter()
+    await run(settings, clock, revived)  # a restart with working credentials
+    assert sorted(revived.titles) == ["NATO story number 2", "NATO story number 3"]
+    again = RecordingAdapter()
+    await run(settings, clock, again)
+    assert again.alerts == []
+
+
+async def test_retention_forgets_only_items_gone_from_their_feed(
+    feed_server: FeedServer, tmp_path, clock: ManualClock
+) -> None:
+    path = "/keep.xml"
+    feed_server.set(path, rss([story(1), story(2)]), etag=False)
+    settings = make_settings(
+        tmp_path,
+        feeds=[feed_server.url(path)],
+        topics=TOPICS,
+        subscriptions=[("desk", "nato")],
+        detect={"retention_days": 90},
+    )
+    adapter = RecordingAdapter()
+    async with Herald(settings, adapters=[adapter], clock=clock, rng=random.Random(1)) as app:
+        await app.run_once()
+        feed_server.set(path, rss([story(1)]), etag=False)  # story 2 leaves the feed
+        for _ in range(20):  # 200 days of polling; story 1 stays in an unchanged document
+            clock.advance(10 * 86400)
+            await app.run_once()
+        assert await app.housekeeping() == 1
+        assert await app.storage.count_entries() == 1
+        feed_server.set(path, rss([story(9, title="Weather"), story(1)]), etag=False)
+        await app.run_once()
+    assert adapter.alerts == []  # story 1 was never forgotten, so never re-announced

@@ -36,7 +36,7 @@ async def test_migrations_match_the_schema_and_are_idempotent(storage_url: str) 
     storage = await open_storage(storage_url)
     try:
         await storage.migrate()  # a second start migrates nothing and breaks nothing
-        assert await storage.schema_revision() == "0001"
+        assert await storage.schema_revision() == "0002"
 
         def diff(conn: Connection) -> list[object]:
             ctx = MigrationContext.configure(conn)

@@ -70,6 +70,8 @@ feeds = Table(
     Column("last_success_at", UTCDateTime),
     Column("last_new_at", UTCDateTime),
     Column("created_at", UTCDateTime, nullable=False),
+    # When a document was last parsed: entries seen then are still in the feed (retention).
+    Column("last_parsed_at", UTCDateTime),
     Index("ix_feeds_next_poll_at", "next_poll_at"),
 )
 

@@ -55,6 +55,7 @@ class FeedRow:
     last_success_at: datetime | None
     last_new_at: datetime | None
     created_at: datetime
+    last_parsed_at: datetime | None
 
     @property
     def display_name(self) -> str:
@@ -384,9 +385,21 @@ class Storage:
                 )
 
     async def prune_entries(self, before: datetime) -> int:
-        """Drop entries not seen in any document since ``before`` (retention)."""
+        """Retention: drop entries unseen since ``before`` that left their feed's document.
+
+        An entry seen in its feed's most recently parsed document is kept however old: a feed
+        whose body has not changed for months still lists it, and forgetting it would announce
+        it again on the feed's next change.
+        """
+        e, f = t.entries.c, t.feeds.c
+        latest = select(f.last_parsed_at).where(f.id == e.feed_id).scalar_subquery()
         async with self.engine.begin() as conn:
-            res = await conn.execute(delete(t.entries).where(t.entries.c.last_seen_at < before))
+            res = await conn.execute(
+                delete(t.entries).where(
+                    e.last_seen_at < before,
+                    or_(latest.is_(None), e.last_seen_at < latest),
+                )
+            )
             return int(res.rowcount or 0)
 
     async def recent_entries(self, limit: int = 200) -> list[tuple[StoredEntry, str]]:
