@@ -118,6 +118,9 @@ async def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
         app = Herald(
             demo_settings, adapters=build_adapters(demo_settings, ctx), clock=clock, rng=rng
         )
+        if not args.verbose:
+            # The demo is about the alerts; per-poll log lines would bury them (-v shows them).
+            logging.getLogger("herald").setLevel(logging.WARNING)
         print(
             f"Herald {__version__} demo: a simulated newsroom at {newsroom.feed_urls}\n"
             f"publishes a story every ~{args.every:g} s; alerts appear below.",

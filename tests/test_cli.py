@@ -197,3 +197,35 @@ def test_topics_test_and_feeds_check_need_no_storage_writes(tmp_path: Path) -> N
     )
     assert out.returncode == 2
     assert "^" in out.stderr  # points at the position of the problem
+
+
+async def test_demo_runs_offline_and_shows_alerts(tmp_path: Path) -> None:
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("HERALD_")}
+    full_env["HERALD_ADAPTERS__CONSOLE__FORMAT"] = "jsonl"
+    proc = await asyncio.to_thread(
+        subprocess.run,
+        [
+            sys.executable,
+            "-m",
+            "bot",
+            "demo",
+            "--config",
+            str(REPO / "config" / "demo.toml"),
+            "--seconds",
+            "7",
+            "--every",
+            "0.5",
+        ],
+        cwd=tmp_path,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    got = alerts(proc.stdout)
+    assert len(got) >= 3, (proc.stdout, proc.stderr)
+    assert all(a["platform"] == "console" and a["channel"] == "desk" for a in got)
+    assert len({a["key"] for a in got}) == len(got)  # nothing posted twice
+    assert (tmp_path / "var" / "demo.db").exists()
