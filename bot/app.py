@@ -64,6 +64,7 @@ class Herald:
         self._tasks: list[asyncio.Task[None]] = []
         self._schedule: Schedule | None = None
         self._stop = asyncio.Event()
+        self._started: list[Adapter] = []
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -217,8 +218,22 @@ class Herald:
         return pruned
 
     async def start_adapters(self) -> None:
-        for adapter in self.adapters:
-            await adapter.start(self.commands)
+        """Start every adapter; one that cannot start is logged and left out, the rest run."""
+        for adapter, dispatcher in zip(self.adapters, self.dispatchers, strict=True):
+            if dispatcher.stopped or adapter in self._started:
+                continue
+            try:
+                await adapter.start(self.commands)
+            except Exception as exc:
+                dispatcher.stopped = True
+                log.error(
+                    "%s adapter could not start (%s: %s); its alerts stay queued",
+                    adapter.platform,
+                    type(exc).__name__,
+                    exc,
+                )
+            else:
+                self._started.append(adapter)
 
     async def run_once(self, progress: ProgressFn | None = None) -> list[PollResult]:
         """Poll every feed once, deliver everything due, and return the poll results."""

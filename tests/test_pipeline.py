@@ -443,3 +443,29 @@ async def test_retention_forgets_only_items_gone_from_their_feed(
         feed_server.set(path, rss([story(9, title="Weather"), story(1)]), etag=False)
         await app.run_once()
     assert adapter.alerts == []  # story 1 was never forgotten, so never re-announced
+
+
+class _BrokenAtStart(RecordingAdapter):
+    async def start(self, commands) -> None:  # type: ignore[no-untyped-def]
+        from bot.errors import AdapterFatalError
+
+        raise AdapterFatalError("invalid_auth")
+
+
+async def test_an_adapter_that_cannot_start_does_not_stop_the_others(
+    feed_server: FeedServer, tmp_path, clock: ManualClock
+) -> None:
+    path = "/s.xml"
+    feed_server.set(path, rss([story(1)]))
+    settings = make_settings(
+        tmp_path, feeds=[feed_server.url(path)], topics=TOPICS, subscriptions=[("desk", "nato")]
+    )
+    broken, working = _BrokenAtStart("slack"), RecordingAdapter("console")
+    async with Herald(
+        settings, adapters=[broken, working], clock=clock, rng=random.Random(1)
+    ) as app:
+        await app.run_once()
+        feed_server.set(path, rss([story(2), story(1)]))
+        await app.run_once()
+    assert working.titles == ["NATO story number 2"]
+    assert broken.attempts == 0

@@ -27,7 +27,7 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
-TOKEN = "fake.discord.bot-token"  # noqa: S105 -- a test credential for a fake server
+TOKEN = "fake.discord.bot-token"  # a test credential for a fake server
 ADMIN_PERMISSIONS = "9007199254740991"  # every bit, as the captured admin member has
 MEMBER_PERMISSIONS = "2248473465835073"  # the captured @everyone role: no Manage Server
 
@@ -185,7 +185,7 @@ class FakeDiscord:
         ]
 
     async def wait_for(
-        self, predicate: Callable[[Recorded], bool], *, count: int = 1, timeout: float = 5.0
+        self, predicate: Callable[[Recorded], bool], *, count: int = 1, within: float = 5.0
     ) -> list[Recorded]:
         """Wait until ``count`` recorded requests satisfy ``predicate``; return them."""
 
@@ -193,15 +193,13 @@ class FakeDiscord:
             return [r for r in self.requests if predicate(r)]
 
         async with self._changed:
-            await asyncio.wait_for(
-                self._changed.wait_for(lambda: len(matching()) >= count), timeout
-            )
+            await asyncio.wait_for(self._changed.wait_for(lambda: len(matching()) >= count), within)
         return matching()
 
-    async def wait_callback(self, interaction_id: str, timeout: float = 5.0) -> Recorded:
+    async def wait_callback(self, interaction_id: str, within: float = 5.0) -> Recorded:
         path = f"/interactions/{interaction_id}/"
         hits = await self.wait_for(
-            lambda r: r.path.startswith(path) and r.path.endswith("/callback"), timeout=timeout
+            lambda r: r.path.startswith(path) and r.path.endswith("/callback"), within=within
         )
         return hits[0]
 
@@ -393,15 +391,15 @@ class FakeDiscord:
         async with self._changed:
             self._changed.notify_all()
 
-    async def wait_connected(self, *, identifies: int = 1, timeout: float = 5.0) -> None:
+    async def wait_connected(self, *, identifies: int = 1, within: float = 5.0) -> None:
         async with self._changed:
             await asyncio.wait_for(
-                self._changed.wait_for(lambda: self.identifies >= identifies), timeout
+                self._changed.wait_for(lambda: self.identifies >= identifies), within
             )
 
-    async def wait_resumed(self, *, resumes: int = 1, timeout: float = 5.0) -> None:
+    async def wait_resumed(self, *, resumes: int = 1, within: float = 5.0) -> None:
         async with self._changed:
-            await asyncio.wait_for(self._changed.wait_for(lambda: self.resumes >= resumes), timeout)
+            await asyncio.wait_for(self._changed.wait_for(lambda: self.resumes >= resumes), within)
 
     async def reconnect(self) -> None:
         """Ask the client to reconnect (op 7); discord.py closes and RESUMEs the session."""
