@@ -24,7 +24,7 @@ from bot.poller import Poller, PollResult
 from bot.scheduler import Schedule
 from bot.settings import Settings
 from bot.storage import FeedRow, Storage, open_storage
-from bot.summarize import make_summarizer
+from bot.summary_service import SummaryService
 from bot.topics import TopicMatcher
 
 log = logging.getLogger("herald")
@@ -87,7 +87,7 @@ class Herald:
             clock=self.clock,
         )
         self.notifier = Notifier(self.storage, self.clock)
-        self.summarizer = make_summarizer(self.settings.summary.method)
+        self.summaries = SummaryService(self.settings, self.fetcher, clock=self.clock)
         self.dispatchers = [
             Dispatcher(
                 a,
@@ -103,7 +103,7 @@ class Herald:
             self.settings,
             self.storage,
             self.fetcher,
-            self.summarizer,
+            self.summaries,
             self.notifier,
             clock=self.clock,
             rng=self.rng,
@@ -126,6 +126,7 @@ class Herald:
                 await adapter.stop()
             except Exception:
                 log.exception("stopping %s adapter failed", adapter.platform)
+        await self.summaries.close()
         await self.fetcher.close()
         await self.storage.close()
 

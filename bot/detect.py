@@ -36,11 +36,19 @@ class NewStory:
 
 @dataclass(frozen=True, slots=True)
 class Detection:
+    """What a document holds that storage does not know yet. Nothing is written by ``detect``:
+    the caller commits ``new_rows`` and ``seen_keys`` together with the deliveries, in one
+    transaction, so a crash can never mark a story seen without also queueing its alerts."""
+
     new: tuple[NewStory, ...]
-    seen: int
+    seen_keys: tuple[str, ...]
+    new_rows: tuple[dict[str, Any], ...]
     renamed: int  # same story under a changed guid
     first_poll: bool
-    stored: int  # entries newly recorded (announced or not)
+
+    @property
+    def stored(self) -> int:
+        return len(self.new_rows)
 
 
 def disambiguate(entries: Sequence[Entry]) -> list[Entry]:
@@ -113,7 +121,7 @@ async def detect(
     same_title_days: float = 3.0,
     cross_feed_days: float = 3.0,
 ) -> Detection:
-    """Record the document's entries and return the stories to announce.
+    """Decide which of the document's entries are new and which stories to announce.
 
     On the first poll of a feed everything is recorded as seen and at most ``backfill`` of the
     newest entries are announced. An entry with a future or missing date is still new.
@@ -173,12 +181,44 @@ async def detect(
         new_rows.append(entry_row(e, story_key, lh, now))
         fresh.append(NewStory(e, story_key))
 
-    await storage.save_entries(feed.id, new_rows=new_rows, seen_keys=seen_keys, now=now)
     announce = _newest_first(fresh)[:backfill] if first_poll else fresh
     return Detection(
         new=tuple(announce),
-        seen=len(seen_keys),
+        seen_keys=tuple(seen_keys),
+        new_rows=tuple(new_rows),
         renamed=renamed,
         first_poll=first_poll,
-        stored=len(new_rows),
     )
+
+
+async def claimed_elsewhere(
+    storage: Storage,
+    feed_id: int,
+    rows: Sequence[dict[str, Any]],
+    *,
+    days: float = 3.0,
+    now: datetime,
+) -> dict[str, str]:
+    """story_key remaps for rows whose article another feed recorded since ``detect`` ran.
+
+    Detection runs before summarizing (which may be slow); by commit time a second feed carrying
+    the same article link may have committed it, and the story must stay one story.
+    """
+    wanted = {r["link_key_hash"]: r["story_key"] for r in rows if r.get("link_key_hash")}
+    if not wanted:
+        return {}
+    found = await storage.entries_for_detect(
+        feed_id,
+        keys=[],
+        link_hashes=sorted(wanted),
+        title_hashes=[],
+        title_since=now,
+        link_since=now - timedelta(days=days),
+    )
+    remap: dict[str, str] = {}
+    for s in found:
+        if s.feed_id != feed_id and s.link_key_hash in wanted:
+            mine = wanted[s.link_key_hash]
+            if mine != s.story_key and _is_article_link(s.link or ""):
+                remap.setdefault(mine, s.story_key)
+    return remap

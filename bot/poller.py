@@ -12,11 +12,11 @@ import logging
 import random
 from collections.abc import Callable, Iterable
 from concurrent.futures import Executor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from bot.clock import Clock
-from bot.detect import Detection, detect
+from bot.detect import Detection, claimed_elsewhere, detect
 from bot.errors import FetchError, ParseError
 from bot.fetch import Fetcher
 from bot.normalize import read_feed_off_loop
@@ -24,9 +24,9 @@ from bot.notices import Notifier
 from bot.outbox import route
 from bot.settings import Settings
 from bot.storage import FeedRow, Storage
-from bot.summarize import Summarizer
+from bot.summary_service import SummaryService
 from bot.topics import MatchDoc, TopicMatcher, prepare
-from bot.types import AlertItem, Entry
+from bot.types import AlertItem
 
 log = logging.getLogger("herald.poll")
 
@@ -54,7 +54,7 @@ class Poller:
         settings: Settings,
         storage: Storage,
         fetcher: Fetcher,
-        summarizer: Summarizer,
+        summaries: SummaryService,
         notifier: Notifier,
         *,
         clock: Clock,
@@ -66,7 +66,7 @@ class Poller:
         self.settings = settings
         self.storage = storage
         self.fetcher = fetcher
-        self.summarizer = summarizer
+        self.summaries = summaries
         self.notifier = notifier
         self.clock = clock
         self.rng = rng
@@ -133,8 +133,21 @@ class Poller:
         except ParseError as exc:
             return await self._failed(feed, str(exc), None)
         feed_name = feed.name or (parsed.title or "").strip()[:100] or feed.url
+        backfill = feed.backfill if feed.backfill is not None else self.settings.detect.backfill
+        # The lock makes two feeds polled in the same round see each other's stories.
         async with self._commit:
-            found, queued = await self._record(feed, feed_name, entries, first_poll, now, matcher)
+            found = await detect(
+                self.storage,
+                feed,
+                entries,
+                now=now,
+                first_poll=first_poll,
+                backfill=backfill,
+                same_title_days=self.settings.detect.same_title_days,
+            )
+        alerts = await self._alerts(found, feed_name, matcher)
+        async with self._commit:
+            queued = await self._commit_poll(feed.id, found, alerts, now)
         title = (parsed.title or "").strip()[:300] or None
         await self._succeeded(
             feed,
@@ -166,62 +179,56 @@ class Poller:
             queued=queued,
         )
 
-    async def _record(
-        self,
-        feed: FeedRow,
-        feed_name: str,
-        entries: list[Entry],
-        first_poll: bool,
-        now: datetime,
-        matcher: TopicMatcher,
-    ) -> tuple[Detection, int]:
-        """Detect, match, summarize and enqueue. Runs under one lock across feeds, so the same
-        story arriving through two feeds in the same round is recognised as one."""
-        backfill = feed.backfill if feed.backfill is not None else self.settings.detect.backfill
-        found = await detect(
-            self.storage,
-            feed,
-            entries,
-            now=now,
-            first_poll=first_poll,
-            backfill=backfill,
-            same_title_days=self.settings.detect.same_title_days,
-        )
-        queued = 0
-        subs = None
+    async def _alerts(
+        self, found: Detection, feed_name: str, matcher: TopicMatcher
+    ) -> list[tuple[AlertItem, tuple[str, ...]]]:
+        """Match each new story against the topics and summarize the ones that matched."""
+        out: list[tuple[AlertItem, tuple[str, ...]]] = []
         for story in found.new:
             e = story.entry
-            topics = matcher.match(
-                prepare(
-                    MatchDoc(
-                        title=e.title, summary=e.summary, feed=feed_name, categories=e.categories
-                    )
-                )
+            doc = MatchDoc(
+                title=e.title, summary=e.summary, feed=feed_name, categories=e.categories
             )
+            topics = matcher.match(prepare(doc))
             if not topics:
                 continue
-            if subs is None:
-                subs = await self.storage.active_subscriptions(list(matcher.topics))
-            summary = self.summarizer.summarize(
-                e.title,
-                e.summary,
-                max_chars=self.settings.summary.max_chars,
-                max_sentences=self.settings.summary.max_sentences,
-            )
             item = AlertItem(
                 story_key=story.story_key,
                 feed=feed_name,
                 title=e.title,
                 link=e.link,
-                summary=summary,
+                summary=await self.summaries.summary_for(e),
                 published=e.published,
                 image=e.image,
                 categories=e.categories,
             )
-            queued += await self.storage.enqueue(
-                route(item, topics, subs, now=now, platforms=self.platforms)
+            out.append((item, topics))
+        return out
+
+    async def _commit_poll(
+        self,
+        feed_id: int,
+        found: Detection,
+        alerts: list[tuple[AlertItem, tuple[str, ...]]],
+        now: datetime,
+    ) -> int:
+        """Record the entries and queue the alerts in one transaction."""
+        remap = await claimed_elsewhere(self.storage, feed_id, found.new_rows, now=now)
+        rows = [
+            {**r, "story_key": remap.get(r["story_key"], r["story_key"])} for r in found.new_rows
+        ]
+        deliveries: list[dict[str, object]] = []
+        if alerts:
+            subs = await self.storage.active_subscriptions(
+                {t for _, topics in alerts for t in topics}
             )
-        return found, queued
+            for item, topics in alerts:
+                if item.story_key in remap:
+                    item = replace(item, story_key=remap[item.story_key])
+                deliveries += route(item, topics, subs, now=now, platforms=self.platforms)
+        return await self.storage.commit_poll(
+            feed_id, new_rows=rows, seen_keys=found.seen_keys, deliveries=deliveries, now=now
+        )
 
     async def _succeeded(
         self,

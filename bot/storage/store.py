@@ -15,7 +15,7 @@ from sqlalchemy import Connection, and_, delete, event, func, or_, select, updat
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.sql import Insert
 
 from bot.errors import StorageError
@@ -362,15 +362,18 @@ class Storage:
             rows = await conn.execute(select(t.entries).where(or_(*conds)))
             return [_entry(r) for r in rows]
 
-    async def save_entries(
+    async def commit_poll(
         self,
         feed_id: int,
         *,
         new_rows: Sequence[dict[str, Any]],
         seen_keys: Sequence[str],
+        deliveries: Sequence[dict[str, Any]],
         now: datetime,
-    ) -> None:
-        """Insert newly seen entries and refresh ``last_seen_at`` of those still in the feed."""
+    ) -> int:
+        """In one transaction: record new entries, refresh ``last_seen_at`` of those still in
+        the feed, and queue their deliveries. Returns how many deliveries were queued (a
+        (channel, story) already queued or sent is skipped)."""
         async with self.engine.begin() as conn:
             if new_rows:
                 await conn.execute(
@@ -383,6 +386,7 @@ class Storage:
                     .where(t.entries.c.feed_id == feed_id, t.entries.c.key.in_(chunk))
                     .values(last_seen_at=now)
                 )
+            return await self._enqueue(conn, deliveries)
 
     async def prune_entries(self, before: datetime) -> int:
         """Retention: drop entries unseen since ``before`` that left their feed's document.
@@ -624,14 +628,18 @@ class Storage:
 
     async def enqueue(self, rows: Sequence[dict[str, Any]]) -> int:
         """Insert delivery rows; a (channel, story) already queued or sent is skipped."""
+        async with self.engine.begin() as conn:
+            return await self._enqueue(conn, rows)
+
+    async def _enqueue(self, conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> int:
         if not rows:
             return 0
         ins = self._insert_ignore(t.deliveries, "platform", "workspace", "channel", "story_key")
-        async with self.engine.begin() as conn:
-            before = await conn.scalar(select(func.count()).select_from(t.deliveries))
-            await conn.execute(ins, list(rows))
-            after = await conn.scalar(select(func.count()).select_from(t.deliveries))
-            return int((after or 0) - (before or 0))
+        queued = 0
+        for row in rows:
+            res = await conn.execute(ins, row)
+            queued += int(res.rowcount or 0)
+        return queued
 
     async def due_deliveries(
         self, platform: str, now: datetime, limit: int = 500
