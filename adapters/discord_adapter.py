@@ -284,6 +284,8 @@ class _Client(discord.Client):
     """discord.Client wired back to its adapter (setup, readiness, errors)."""
 
     def __init__(self, adapter: DiscordAdapter, **options: Any) -> None:
+        # Herald never joins voice: skip the "PyNaCl/davey is not installed" start-up warnings.
+        discord.VoiceClient.warn_nacl = discord.VoiceClient.warn_dave = False
         super().__init__(**options)
         self.adapter = adapter
         self.ready_event = asyncio.Event()
@@ -353,6 +355,8 @@ class DiscordAdapter:
             return  # already connected: run_once starts adapters on every round
         if not self.token:
             raise AdapterFatalError("no Discord bot token: set HERALD_DISCORD_TOKEN")
+        if self._task is not None:
+            await self.stop()  # the client died since the last start: begin afresh
         self._fatal = None
         self._wire_endpoints()
         client = _Client(
@@ -378,7 +382,8 @@ class DiscordAdapter:
         if client.ready_event.is_set():
             log.info("connected to Discord as %s", client.user)
             return
-        failure = self._task.exception() if self._task.done() else None
+        done = self._task.done() and not self._task.cancelled()
+        failure = self._task.exception() if done else None
         await self.stop()
         if failure is not None:
             mapped = delivery_error(failure, self.token)

@@ -202,7 +202,11 @@ class Herald:
         return list(await asyncio.gather(*(one(f) for f in feeds)))
 
     async def poll_due(self) -> list[PollResult]:
-        return await self.poll_feeds(await self.storage.due_feeds(self.clock.now()))
+        """Claim the feeds whose time has come and poll them (safe with several instances)."""
+        feeds = await self.storage.claim_due_feeds(
+            self.clock.now(), lease=self.settings.schedule.lease
+        )
+        return await self.poll_feeds(feeds)
 
     async def deliver_due(self) -> int:
         sent = 0

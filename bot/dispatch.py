@@ -72,8 +72,10 @@ class Dispatcher:
             if len(stories) > self.settings.burst:
                 keep = stories[: self.settings.burst - 1]
                 rest = stories[self.settings.burst - 1 :]
+                # The digest is born claimed by us, like the rows it replaces.
+                claimed_until = now + timedelta(seconds=self.settings.lease)
                 digest_id = await self.storage.fold_deliveries(
-                    [r.id for r in rest], digest_row(rest, now)
+                    [r.id for r in rest], digest_row(rest, now, next_attempt_at=claimed_until)
                 )
                 digest = await self.storage.get_delivery(digest_id)
                 assert digest is not None
@@ -87,7 +89,9 @@ class Dispatcher:
         sent = 0
         await self._send_notices()
         while not self.stopped:
-            rows = await self.storage.due_deliveries(self.platform, self.clock.now())
+            rows = await self.storage.claim_deliveries(
+                self.platform, self.clock.now(), lease=self.settings.lease
+            )
             if not rows:
                 break
             queue = await self._fold(rows)

@@ -96,7 +96,9 @@ def to_alert(row: DeliveryRow) -> Alert:
     )
 
 
-def digest_row(members: Sequence[DeliveryRow], now: datetime) -> dict[str, Any]:
+def digest_row(
+    members: Sequence[DeliveryRow], now: datetime, *, next_attempt_at: datetime | None = None
+) -> dict[str, Any]:
     """One delivery that folds ``members`` ("N more stories on <topic>")."""
     first = members[0]
     counts: Counter[str] = Counter(t for m in members for t in m.topics)
@@ -113,7 +115,7 @@ def digest_row(members: Sequence[DeliveryRow], now: datetime) -> dict[str, Any]:
         "payload": json.dumps(items),
         "status": "pending",
         "attempts": 0,
-        "next_attempt_at": now,
+        "next_attempt_at": next_attempt_at or now,
         "created_at": now,
     }
 

@@ -70,6 +70,7 @@ class ScheduleSettings(_Section):
     tick: float = Field(5.0, gt=0, le=300, description="how often due feeds are looked for")
     max_failures: int = Field(20, ge=1, le=10_000)
     max_backoff: float = Field(6 * 3600.0, ge=60)
+    lease: float = Field(300.0, ge=10, description="a claimed feed returns to the pool after this")
 
 
 class DetectSettings(_Section):
@@ -84,6 +85,7 @@ class DeliverySettings(_Section):
     max_attempts: int = Field(12, ge=1, le=1000)
     retry_base: float = Field(5.0, gt=0)
     retry_max: float = Field(3600.0, gt=0)
+    lease: float = Field(300.0, ge=10, description="a claimed delivery is retried after this")
 
 
 class SummarySettings(_Section):

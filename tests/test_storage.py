@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -77,8 +78,8 @@ async def test_feed_lifecycle_and_due_times(storage_url: str) -> None:
         await storage.update_feed(feed.id, next_poll_at=NOW + timedelta(minutes=5))
         assert await storage.due_feeds(NOW) == []
         assert [f.id for f in await storage.due_feeds(NOW + timedelta(minutes=5))] == [feed.id]
-        await storage.update_feed(feed.id, state="disabled")
-        assert await storage.due_feeds(NOW + timedelta(days=1)) == []
+        await storage.update_feed(feed.id, state="disabled")  # probed rarely, still due
+        assert len(await storage.due_feeds(NOW + timedelta(days=1))) == 1
         assert await storage.remove_feed("https://a.example/f")
         assert await storage.list_feeds() == []
     finally:
@@ -105,4 +106,34 @@ async def test_sqlite_uses_wal_and_creates_its_folder(tmp_path: Path) -> None:
         assert mode == "wal"
         assert (tmp_path / "deep" / "var" / "h.db").exists()
     finally:
+        await storage.close()
+
+
+async def test_claims_split_work_and_expire(storage_url: str) -> None:
+    storage = await open_storage(storage_url)
+    other = await open_storage(storage_url, migrate=False)  # a second instance
+    try:
+        for n in range(6):
+            await storage.add_feed(f"https://a.example/{n}", now=NOW)
+        mine, theirs = await asyncio.gather(
+            storage.claim_due_feeds(NOW, lease=60, limit=3),
+            other.claim_due_feeds(NOW, lease=60, limit=3),
+        )
+        assert len(mine) + len(theirs) == 6
+        assert not {f.id for f in mine} & {f.id for f in theirs}
+        assert await storage.claim_due_feeds(NOW, lease=60) == []
+        # A killed instance's claims come back once the lease has run out.
+        assert len(await other.claim_due_feeds(NOW + timedelta(seconds=61), lease=60)) == 6
+
+        await storage.enqueue([_row(f"s{n}") for n in range(4)])
+        first = await storage.claim_deliveries("slack", NOW, lease=30, limit=2)
+        second = await other.claim_deliveries("slack", NOW, lease=30, limit=10)
+        assert [r.story_key for r in first] == ["s0", "s1"]
+        assert [r.story_key for r in second] == ["s2", "s3"]
+        assert await storage.claim_deliveries("slack", NOW, lease=30) == []
+        await storage.mark_sent(first[0].id, "m", NOW)
+        again = await other.claim_deliveries("slack", NOW + timedelta(seconds=31), lease=30)
+        assert [r.story_key for r in again] == ["s1", "s2", "s3"]  # sent stays sent
+    finally:
+        await other.close()
         await storage.close()

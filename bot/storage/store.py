@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -298,14 +298,45 @@ class Storage:
             return [g[1] for g in gone]
 
     async def due_feeds(self, now: datetime, limit: int = 500) -> list[FeedRow]:
+        """Feeds whose poll time has come (disabled ones too: they are probed rarely)."""
         async with self.engine.connect() as conn:
             rows = await conn.execute(
                 select(t.feeds)
-                .where(t.feeds.c.next_poll_at <= now, t.feeds.c.state != "disabled")
+                .where(t.feeds.c.next_poll_at <= now)
                 .order_by(t.feeds.c.next_poll_at)
                 .limit(limit)
             )
             return [_feed(r) for r in rows]
+
+    async def claim_due_feeds(
+        self, now: datetime, *, lease: float, limit: int = 500
+    ) -> list[FeedRow]:
+        """Claim due feeds for one poll: their next poll time moves ``lease`` seconds ahead.
+
+        Several instances sharing PostgreSQL each get different feeds (``SKIP LOCKED``); the
+        poll's outcome then sets the real next poll time. If the instance dies mid-poll, the
+        feed falls due again when the lease runs out and another instance takes it.
+        """
+        c = t.feeds.c
+        due = (
+            select(c.id)
+            .where(c.next_poll_at <= now)
+            .order_by(c.next_poll_at)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        async with self.engine.begin() as conn:
+            ids = [r.id for r in await conn.execute(due)]
+            if not ids:
+                return []
+            await conn.execute(
+                update(t.feeds)
+                .where(c.id.in_(ids))
+                .values(next_poll_at=now + timedelta(seconds=lease))
+            )
+            rows = await conn.execute(select(t.feeds).where(c.id.in_(ids)).order_by(c.id))
+            # Callers see the schedule as it was when claimed (the poll decides the next one).
+            return [replace(_feed(r), next_poll_at=now) for r in rows]
 
     async def update_feed(self, feed_id: int, **values: Any) -> None:
         async with self.engine.begin() as conn:
@@ -652,6 +683,34 @@ class Storage:
                 .order_by(c.id)
                 .limit(limit)
             )
+            return [_delivery(r) for r in rows]
+
+    async def claim_deliveries(
+        self, platform: str, now: datetime, *, lease: float, limit: int = 200
+    ) -> list[DeliveryRow]:
+        """Claim due deliveries: their next attempt moves ``lease`` seconds ahead while we send.
+
+        Row locks with ``SKIP LOCKED`` keep two instances from claiming the same row; a killed
+        instance's claims fall due again when the lease runs out.
+        """
+        c = t.deliveries.c
+        due = (
+            select(c.id)
+            .where(c.platform == platform, c.status == "pending", c.next_attempt_at <= now)
+            .order_by(c.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        async with self.engine.begin() as conn:
+            ids = [r.id for r in await conn.execute(due)]
+            if not ids:
+                return []
+            await conn.execute(
+                update(t.deliveries)
+                .where(c.id.in_(ids))
+                .values(next_attempt_at=now + timedelta(seconds=lease))
+            )
+            rows = await conn.execute(select(t.deliveries).where(c.id.in_(ids)).order_by(c.id))
             return [_delivery(r) for r in rows]
 
     async def next_delivery_time(self, platform: str) -> datetime | None:

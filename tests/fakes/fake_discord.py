@@ -19,6 +19,7 @@ import asyncio
 import copy
 import itertools
 import json
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,6 +43,7 @@ class Recorded:
     body: Any
     status: int
     headers: dict[str, str] = field(default_factory=dict)
+    at: float = field(default_factory=time.monotonic)
 
 
 @dataclass
@@ -91,6 +93,7 @@ class FakeDiscord:
         self.messages: dict[str, list[dict[str, Any]]] = {}
         self.commands: dict[str, list[dict[str, Any]]] = {}  # "global" or a guild id
         self.identifies = 0
+        self.identify_payloads: list[dict[str, Any]] = []
         self.resumes = 0
         self.faults: dict[str, list[Fault]] = {}
         self.reject_all_auth = False
@@ -376,6 +379,7 @@ class FakeDiscord:
             await ws.close(code=4004, message=b"Authentication failed.")
             return
         self.identifies += 1
+        self.identify_payloads.append(data)
         self._seq = 0
         self._session = f"session-{self.identifies}"
         ready = copy.deepcopy(self.ready["d"])
