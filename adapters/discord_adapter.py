@@ -37,6 +37,7 @@ from bot.errors import (
     ConfigError,
     DeliveryError,
     PermanentDeliveryError,
+    RejectedDeliveryError,
     TransientDeliveryError,
 )
 from bot.outbox import digest_headline
@@ -267,8 +268,12 @@ def delivery_error(exc: BaseException, token: str | None = None) -> DeliveryErro
             return PermanentDeliveryError(what)
         if exc.status == 401:
             return AdapterFatalError(what + "; check HERALD_DISCORD_TOKEN")
-        # 5xx, a 429 without Discord's Via header (Cloudflare), or a rejected request: retrying
-        # later is the core's job (it gives up after delivery.max_attempts and tells admins).
+        if 400 <= exc.status < 500 and exc.status != 429:
+            # An invalid request fails the same way every time, and invalid requests count
+            # toward Discord's IP ban: give this message up instead of retrying it.
+            return RejectedDeliveryError(what)
+        # 5xx, or a 429 without Discord's Via header (Cloudflare): retrying later is the core's
+        # job (it backs off, gives up after delivery.max_attempts and tells admins).
         return TransientDeliveryError(what)
     if isinstance(exc, TimeoutError):
         return TransientDeliveryError("Discord did not answer in time")

@@ -18,7 +18,12 @@ from datetime import timedelta
 
 from bot.adapter import Adapter
 from bot.clock import Clock
-from bot.errors import AdapterFatalError, PermanentDeliveryError, TransientDeliveryError
+from bot.errors import (
+    AdapterFatalError,
+    PermanentDeliveryError,
+    RejectedDeliveryError,
+    TransientDeliveryError,
+)
 from bot.notices import Notifier
 from bot.outbox import digest_row, to_alert
 from bot.settings import DeliverySettings
@@ -144,6 +149,12 @@ class Dispatcher:
                 attempts=attempts,
                 next_attempt_at=self.clock.now() + timedelta(seconds=delay),
                 error=str(exc),
+            )
+            return "retry"
+        except RejectedDeliveryError as exc:
+            await self.storage.mark_failed([row.id], str(exc))
+            await self.notifier.delivery_given_up(
+                row.platform, row.workspace, row.channel, alert.item.title, str(exc)
             )
             return "retry"
         except PermanentDeliveryError as exc:

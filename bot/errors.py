@@ -66,5 +66,11 @@ class PermanentDeliveryError(DeliveryError):
     """The channel is gone or refuses us: retrying will not help; pause the subscription."""
 
 
+class RejectedDeliveryError(DeliveryError):
+    """The platform refused this one message as invalid (e.g. HTTP 400): resending the same
+    request can only fail again (and Discord bans IPs that send many invalid requests), so the
+    delivery is given up at once and admins are told; the channel stays active."""
+
+
 class AdapterFatalError(DeliveryError):
     """The adapter cannot go on (revoked token, bad credentials); stop it, keep the rest running."""

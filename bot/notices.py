@@ -79,8 +79,7 @@ class Notifier:
         stamp = self.clock.now().isoformat(timespec="seconds")
         await self._emit(
             f"delivery-failed:{platform}:{workspace}:{channel}:{stamp}",
-            f"Could not deliver “{title[:120]}” to channel {channel} after repeated "
-            f"retries: {error}.",
+            f"Could not deliver “{title[:120]}” to channel {channel}; gave it up: {error}.",
             platform=platform,
             workspace=workspace,
         )

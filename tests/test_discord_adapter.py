@@ -28,6 +28,7 @@ from bot.errors import (
     AdapterFatalError,
     ConfigError,
     PermanentDeliveryError,
+    RejectedDeliveryError,
     TransientDeliveryError,
 )
 from bot.settings import DiscordSettings, Settings
@@ -510,7 +511,12 @@ async def test_a_retried_alert_is_posted_once_thanks_to_the_nonce(
 
 @pytest.mark.parametrize(
     ("status", "error"),
-    [(403, PermanentDeliveryError), (404, PermanentDeliveryError), (503, TransientDeliveryError)],
+    [
+        (403, PermanentDeliveryError),
+        (404, PermanentDeliveryError),
+        (400, RejectedDeliveryError),
+        (503, TransientDeliveryError),
+    ],
 )
 async def test_refusals_and_outages_map_to_the_cores_errors(
     fake: FakeDiscord, adapter: DiscordAdapter, status: int, error: type[Exception]

@@ -469,3 +469,32 @@ async def test_an_adapter_that_cannot_start_does_not_stop_the_others(
         await app.run_once()
     assert working.titles == ["NATO story number 2"]
     assert broken.attempts == 0
+
+
+async def test_a_rejected_message_is_given_up_at_once_and_admins_told(
+    feed_server: FeedServer, tmp_path, clock: ManualClock
+) -> None:
+    from bot.errors import RejectedDeliveryError
+
+    path = "/rej.xml"
+    feed_server.set(path, rss([story(1)]))
+    settings = make_settings(
+        tmp_path,
+        feeds=[feed_server.url(path)],
+        topics=TOPICS,
+        subscriptions=[("desk", "nato")],
+        admin_channels=[{"platform": "console", "channel": "admins"}],
+    )
+    adapter = RecordingAdapter()
+    await run(settings, clock, adapter)
+    feed_server.set(path, rss([story(3), story(2), story(1)]))
+    adapter.fail(RejectedDeliveryError("HTTP 400: invalid embed"))
+    async with Herald(settings, adapters=[adapter], clock=clock, rng=random.Random(1)) as app:
+        await app.run_once()
+        [failed] = await app.storage.deliveries("failed")
+        assert failed.attempts == 0 and "400" in (failed.last_error or "")
+        subs = await app.storage.list_subscriptions("console", None, "desk")
+        assert {s.state for s in subs} == {"active"}  # the channel itself is fine
+        await app.deliver_due()
+    assert adapter.attempts == 2 and len(adapter.alerts) == 1
+    assert len([n for n in adapter.notices if "Could not deliver" in n.text]) == 1
