@@ -318,25 +318,11 @@ class Storage:
         feed falls due again when the lease runs out and another instance takes it.
         """
         c = t.feeds.c
-        due = (
-            select(c.id)
-            .where(c.next_poll_at <= now)
-            .order_by(c.next_poll_at)
-            .limit(limit)
-            .with_for_update(skip_locked=True)
+        rows = await self._claim(
+            t.feeds, c.next_poll_at, [c.next_poll_at <= now], c.next_poll_at, now, lease, limit
         )
-        async with self.engine.begin() as conn:
-            ids = [r.id for r in await conn.execute(due)]
-            if not ids:
-                return []
-            await conn.execute(
-                update(t.feeds)
-                .where(c.id.in_(ids))
-                .values(next_poll_at=now + timedelta(seconds=lease))
-            )
-            rows = await conn.execute(select(t.feeds).where(c.id.in_(ids)).order_by(c.id))
-            # Callers see the schedule as it was when claimed (the poll decides the next one).
-            return [replace(_feed(r), next_poll_at=now) for r in rows]
+        # Callers see the schedule as it was when claimed (the poll decides the next one).
+        return [replace(_feed(r), next_poll_at=now) for r in rows]
 
     async def update_feed(self, feed_id: int, **values: Any) -> None:
         async with self.engine.begin() as conn:
@@ -694,24 +680,35 @@ class Storage:
         instance's claims fall due again when the lease runs out.
         """
         c = t.deliveries.c
-        due = (
-            select(c.id)
-            .where(c.platform == platform, c.status == "pending", c.next_attempt_at <= now)
-            .order_by(c.id)
-            .limit(limit)
-            .with_for_update(skip_locked=True)
-        )
+        due = [c.platform == platform, c.status == "pending", c.next_attempt_at <= now]
+        rows = await self._claim(t.deliveries, c.next_attempt_at, due, c.id, now, lease, limit)
+        return [_delivery(r) for r in rows]
+
+    async def _claim(
+        self,
+        table: Any,
+        time_col: Any,
+        conds: Sequence[Any],
+        order: Any,
+        now: datetime,
+        lease: float,
+        limit: int,
+    ) -> list[Any]:
+        """Lock up to ``limit`` due rows (skipping rows another instance holds), push their time
+        ``lease`` seconds ahead, and return them in id order."""
+        ids_q = select(table.c.id).where(*conds).order_by(order).limit(limit)
         async with self.engine.begin() as conn:
-            ids = [r.id for r in await conn.execute(due)]
+            ids = [r.id for r in await conn.execute(ids_q.with_for_update(skip_locked=True))]
             if not ids:
                 return []
             await conn.execute(
-                update(t.deliveries)
-                .where(c.id.in_(ids))
-                .values(next_attempt_at=now + timedelta(seconds=lease))
+                update(table)
+                .where(table.c.id.in_(ids))
+                .values({time_col.key: now + timedelta(seconds=lease)})
             )
-            rows = await conn.execute(select(t.deliveries).where(c.id.in_(ids)).order_by(c.id))
-            return [_delivery(r) for r in rows]
+            return list(
+                await conn.execute(select(table).where(table.c.id.in_(ids)).order_by(table.c.id))
+            )
 
     async def next_delivery_time(self, platform: str) -> datetime | None:
         c = t.deliveries.c
