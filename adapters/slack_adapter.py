@@ -5,7 +5,7 @@ API call, bolt's own included, goes to ``adapters.slack.api_base_url``), both tr
 Mode, or signed HTTP requests at ``POST /slack/events``), the run-time admin check (Slack has no
 per-command permissions), rendering alerts as Block Kit with every piece of feed text escaped
 (feed text is attacker-controlled; ``&``, ``<``, ``>`` are the only mrkdwn control characters),
-Block Kit limits, and mapping Slack errors onto ``bot.errors``' three delivery failures.
+Block Kit limits, and mapping Slack errors onto ``bot.errors``' delivery failures.
 """
 
 from __future__ import annotations
@@ -26,7 +26,10 @@ from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 from slack_sdk.errors import SlackApiError
-from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
+from slack_sdk.http_retry.builtin_async_handlers import (
+    AsyncConnectionErrorRetryHandler,
+    AsyncRateLimitErrorRetryHandler,
+)
 from slack_sdk.http_retry.request import HttpRequest
 from slack_sdk.http_retry.response import HttpResponse
 from slack_sdk.http_retry.state import RetryState
@@ -40,6 +43,7 @@ from bot.errors import (
     ConfigError,
     DeliveryError,
     PermanentDeliveryError,
+    RejectedDeliveryError,
     TransientDeliveryError,
 )
 from bot.outbox import digest_headline
@@ -55,7 +59,6 @@ EVENTS_PATH = "/slack/events"
 # Block Kit limits (https://docs.slack.dev/reference/block-kit/blocks): section text 3000, context
 # element text 3000, 50 blocks per message. Fallback ``text`` may be 40k but Slack advises 4k.
 SECTION_MAX = 3000
-CONTEXT_MAX = 2000
 MAX_BLOCKS = 50
 FALLBACK_MAX = 3000
 REPLY_MAX = 12000
@@ -96,6 +99,21 @@ FATAL_ERRORS = frozenset(
 )
 # Slack refuses the whole message when one block is bad (an image it cannot fetch, usually).
 INVALID_BLOCK_ERRORS = frozenset({"invalid_blocks", "invalid_blocks_format"})
+# "This message is malformed": sending it again can only fail again, so the core gives it up.
+REJECTED_ERRORS = INVALID_BLOCK_ERRORS | {
+    "msg_too_long",
+    "no_text",
+    "too_many_attachments",
+    "invalid_arguments",
+    "invalid_arg_name",
+    "invalid_array_arg",
+    "invalid_charset",
+    "invalid_form_data",
+    "invalid_json",
+    "json_not_object",
+    "invalid_post_type",
+    "missing_post_type",
+}
 
 _TOKEN_RE = re.compile(r"x(?:ox[a-z]|app)-[A-Za-z0-9-]+")
 _TIMESTAMP_RE = re.compile(r"[0-9]{1,12}")
@@ -178,8 +196,8 @@ def _context(alert: Alert, item: AlertItem | None) -> dict[str, Any]:
             parts.append(_date_token(item.published))
     if alert.topics:
         parts.append(fit(", ".join(alert.topics), 500))
-    text = " · ".join(parts) or "Herald"
-    return {"type": "context", "elements": [_mrkdwn(text[:CONTEXT_MAX])]}
+    # Each part is capped above, so the line stays far below Slack's 3000 characters.
+    return {"type": "context", "elements": [_mrkdwn(" · ".join(parts) or "Herald")]}
 
 
 def story_blocks(alert: Alert, *, images: bool = True) -> list[dict[str, Any]]:
@@ -207,36 +225,35 @@ def story_blocks(alert: Alert, *, images: bool = True) -> list[dict[str, Any]]:
 
 def digest_blocks(alert: Alert) -> list[dict[str, Any]]:
     """Block Kit for a digest: the shared headline, then the stories as a list of links."""
-    blocks: list[dict[str, Any]] = [
-        {"type": "section", "text": _mrkdwn(f"*{fit(digest_headline(alert), SECTION_MAX - 2)}*")}
-    ]
-    room = MAX_BLOCKS - 2  # headline and context
-    chunk: list[str] = []
-    size = 0
+    headline = f"*{fit(digest_headline(alert), SECTION_MAX - 2)}*"
+    max_sections = MAX_BLOCKS - 2  # the headline and the context line take the other two
+    sections: list[list[str]] = [[]]
     shown = 0
     for item in alert.items:
         line = "• " + link(item.link, item.title or "(untitled)", DIGEST_TITLE_MAX + LINK_URL_MAX)
-        if size + len(line) + 1 > SECTION_MAX:
-            if len(blocks) - 1 >= room - 1:
+        if _joined_len(sections[-1], line) > SECTION_MAX:
+            if len(sections) == max_sections:
                 break
-            blocks.append({"type": "section", "text": _mrkdwn("\n".join(chunk))})
-            chunk, size = [], 0
-        chunk.append(line)
-        size += len(line) + 1
+            sections.append([])
+        sections[-1].append(line)
         shown += 1
     rest = len(alert.items) - shown
     if rest:
-        chunk.append(f"{ELLIPSIS} and {rest} more")
-        while len("\n".join(chunk)) > SECTION_MAX and len(chunk) > 1:
-            chunk.pop(-2)
+        last = sections[-1]
+        while last and _joined_len(last, f"{ELLIPSIS} and {rest} more") > SECTION_MAX:
+            last.pop()
             rest += 1
-            chunk[-1] = f"{ELLIPSIS} and {rest} more"
-    if chunk:
-        blocks.append({"type": "section", "text": _mrkdwn("\n".join(chunk))})
-    blocks.append(
-        _context(alert, alert.items[0] if len({i.feed for i in alert.items}) == 1 else None)
-    )
-    return blocks[:MAX_BLOCKS]
+        last.append(f"{ELLIPSIS} and {rest} more")
+    single_feed = len({i.feed for i in alert.items}) == 1
+    return [
+        {"type": "section", "text": _mrkdwn(headline)},
+        *({"type": "section", "text": _mrkdwn("\n".join(lines))} for lines in sections if lines),
+        _context(alert, alert.items[0] if single_feed else None),
+    ]
+
+
+def _joined_len(lines: list[str], extra: str) -> int:
+    return sum(len(x) + 1 for x in lines) + len(extra)
 
 
 def fallback_text(alert: Alert) -> str:
@@ -245,9 +262,8 @@ def fallback_text(alert: Alert) -> str:
         titles = "; ".join(i.title for i in alert.items[:5])
         return fit(f"{digest_headline(alert)}: {titles}", FALLBACK_MAX)
     item = alert.item
-    return fit(
-        f"{item.title or '(untitled)'} — {item.feed}" if item.feed else item.title, FALLBACK_MAX
-    )
+    title = item.title or "(untitled)"
+    return fit(f"{title} — {item.feed}" if item.feed else title, FALLBACK_MAX)
 
 
 def render(alert: Alert, *, images: bool = True) -> tuple[str, list[dict[str, Any]]]:
@@ -299,6 +315,8 @@ def map_error(exc: BaseException, what: str) -> DeliveryError:
             return AdapterFatalError(message)
         if code in PERMANENT_ERRORS:
             return PermanentDeliveryError(message)
+        if code in REJECTED_ERRORS:
+            return RejectedDeliveryError(message)
         retry_after = _retry_after(exc.response.headers) if status == 429 else None
         return TransientDeliveryError(message, retry_after=retry_after)
     if isinstance(exc, TimeoutError):
@@ -314,7 +332,7 @@ class ClockedRateLimitRetry(AsyncRateLimitErrorRetryHandler):
 
     A short ``Retry-After`` is waited out in place (one retry); a long one is handed back to the
     core as ``TransientDeliveryError(retry_after=...)`` so one slow channel does not hold the
-    dispatcher. The stock handler also reads ``Retry-After`` wrongly from aiohttp headers.
+    dispatcher.
     """
 
     def __init__(self, clock: Clock, rng: random.Random, *, max_wait: float = 10.0) -> None:
@@ -350,6 +368,27 @@ class ClockedRateLimitRetry(AsyncRateLimitErrorRetryHandler):
         state.increment_current_attempt()
 
 
+class ClockedConnectionRetry(AsyncConnectionErrorRetryHandler):
+    """slack_sdk's retry-once on a dropped connection, pausing on the injected clock."""
+
+    def __init__(self, clock: Clock, rng: random.Random) -> None:
+        super().__init__(max_retry_count=1)
+        self.clock = clock
+        self.rng = rng
+
+    async def prepare_for_next_attempt_async(
+        self,
+        *,
+        state: RetryState,
+        request: HttpRequest,
+        response: HttpResponse | None = None,
+        error: Exception | None = None,
+    ) -> None:
+        state.next_attempt_requested = True
+        await self.clock.sleep(0.5 + self.rng.random() / 2)
+        state.increment_current_attempt()
+
+
 # -- the adapter -----------------------------------------------------------------------------
 
 
@@ -382,7 +421,11 @@ class SlackAdapter:
             base_url=config.api_base_url,
             logger=logging.getLogger("herald.slack.sdk"),
         )
-        self.client.retry_handlers.append(ClockedRateLimitRetry(clock, rng))
+        # Replaces the SDK's defaults (connection retry only, sleeping on the wall clock).
+        self.client.retry_handlers = [
+            ClockedConnectionRetry(clock, rng),
+            ClockedRateLimitRetry(clock, rng),
+        ]
         self.app: AsyncApp | None = None
         self.bot_user_id: str | None = None
         self.port: int | None = None  # HTTP mode: the port actually bound (config may say 0)
@@ -396,6 +439,8 @@ class SlackAdapter:
     # -- lifecycle -----------------------------------------------------------------------
 
     async def start(self, commands: CommandHandler) -> None:
+        """Sign in, then listen. Dead credentials raise ``AdapterFatalError`` (the core leaves
+        this adapter out and keeps running); an unreachable Slack only logs a warning."""
         if self._started or self.fatal is not None:
             return
         self._started = True
@@ -408,7 +453,7 @@ class SlackAdapter:
             err = map_error(exc, "auth.test")
             if isinstance(err, AdapterFatalError):
                 await self._die(f"{err}: set a valid HERALD_SLACK_BOT_TOKEN and restart")
-                return
+                raise AdapterFatalError(self.fatal or str(err)) from None
             # Slack unreachable at boot: carry on; bolt and the dispatcher retry later.
             log.warning("slack: %s; starting anyway", err)
         self.app = self._build_app()
@@ -458,7 +503,7 @@ class SlackAdapter:
             err = map_error(exc, "apps.connections.open")
             if isinstance(err, AdapterFatalError):
                 await self._die(f"{err}: set a valid HERALD_SLACK_APP_TOKEN and restart")
-                return
+                raise AdapterFatalError(self.fatal or str(err)) from None
             log.warning("slack: %s; Socket Mode keeps retrying", err)
             url = None
         handler = AsyncSocketModeHandler(
@@ -525,7 +570,8 @@ class SlackAdapter:
         try:
             await respond(text=fit(reply.text, REPLY_MAX), response_type="ephemeral")
         except _NETWORK_ERRORS as exc:
-            log.warning("slack: could not answer /news via response_url: %s", scrub(str(exc)))
+            # Not the exception text: it may quote the response_url, a capability URL.
+            log.warning("slack: could not answer /news via response_url (%s)", type(exc).__name__)
 
     async def workspace_admin(self, user_id: str) -> bool:
         """Whether Slack says ``user_id`` administers or owns the workspace."""
