@@ -229,3 +229,16 @@ async def test_demo_runs_offline_and_shows_alerts(tmp_path: Path) -> None:
     assert all(a["platform"] == "console" and a["channel"] == "desk" for a in got)
     assert len({a["key"] for a in got}) == len(got)  # nothing posted twice
     assert (tmp_path / "var" / "demo.db").exists()
+
+
+def test_config_check_names_missing_platform_secrets(tmp_path: Path) -> None:
+    out = herald(
+        "config",
+        "check",
+        "--config",
+        str(REPO / "config" / "herald.toml"),
+        cwd=tmp_path,
+        env={"HERALD_ADAPTERS__SLACK__ENABLED": "true"},
+    )
+    assert out.returncode == 2
+    assert "HERALD_SLACK_BOT_TOKEN" in out.stderr
