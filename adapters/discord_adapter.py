@@ -373,6 +373,7 @@ class DiscordAdapter:
             guild_ready_timeout=self.guild_ready_timeout,
             # Longer waits come back to the core as a retry_after instead of blocking delivery.
             max_ratelimit_timeout=30.0,
+            **self._shard_options(),
         )
         self.client = client
         self.tree = self._build_tree(client)
@@ -399,9 +400,20 @@ class DiscordAdapter:
             ) from None
         raise AdapterFatalError(f"Discord did not become ready within {self.ready_timeout:g} s")
 
+    def _shard_options(self) -> dict[str, int]:
+        s = self.settings
+        if s.shard_id is None or s.shard_count is None:
+            return {}
+        return {"shard_id": s.shard_id, "shard_count": s.shard_count}
+
     async def _run(self, client: _Client) -> None:
         assert self.token is not None
         try:
+            if not self.settings.gateway:
+                # REST only (another instance holds the gateway): log in, send, never connect.
+                await client.login(self.token)
+                client.ready_event.set()
+                await asyncio.Future()  # until stop() cancels us
             await client.start(self.token, reconnect=True)
         except (discord.LoginFailure, discord.PrivilegedIntentsRequired) as exc:
             self._fatal = str(exc)

@@ -165,6 +165,19 @@ class DiscordSettings(_Section):
     api_base_url: str = "https://discord.com/api/v10"
     gateway_url: str = "wss://gateway.discord.gg/"
     test_guild: str | None = Field(None, description="sync commands to this guild only (dev)")
+    # Several instances: one gateway connection per shard; the others deliver over REST only.
+    gateway: bool = Field(True, description="connect to the gateway (commands); false = REST only")
+    shard_id: int | None = Field(None, ge=0)
+    shard_count: int | None = Field(None, ge=1)
+
+    @model_validator(mode="after")
+    def _shards(self) -> DiscordSettings:
+        if (self.shard_id is None) != (self.shard_count is None):
+            raise ValueError("set both shard_id and shard_count, or neither")
+        if self.shard_id is not None and self.shard_count is not None:
+            if self.shard_id >= self.shard_count:
+                raise ValueError("shard_id must be below shard_count")
+        return self
 
 
 class AdapterSettings(_Section):

@@ -108,6 +108,9 @@ def new_adapter(
             api_base_url=fake.api_base_url,
             gateway_url=fake.gateway_url,
             test_guild=kw.pop("test_guild", None),
+            gateway=kw.pop("gateway", True),
+            shard_id=kw.pop("shard_id", None),
+            shard_count=kw.pop("shard_count", None),
         )
         kw.setdefault("sync_state", tmp_path / "var" / "discord-commands.json")
         return DiscordAdapter(
@@ -647,3 +650,28 @@ def test_sync_state_survives_a_corrupt_file(tmp_path: Path) -> None:
     state.put("app/global", "abc")
     assert json.loads(path.read_text()) == {"app/global": "abc"}
     assert da.CommandSyncState(path).get("app/global") == "abc"
+
+
+async def test_rest_only_instance_sends_without_a_gateway_session(
+    fake: FakeDiscord, new_adapter: Callable[..., DiscordAdapter]
+) -> None:
+    rest_only = new_adapter(gateway=False)
+    await rest_only.start(EchoCommands())
+    try:
+        await rest_only.send_alert(alert(51))
+    finally:
+        await rest_only.stop()
+    assert fake.identifies == 0  # never opened a gateway session
+    assert [m["nonce"] for m in fake.messages["111"]] == ["herald-51"]
+
+
+async def test_a_shard_identifies_with_its_shard(
+    fake: FakeDiscord, new_adapter: Callable[..., DiscordAdapter]
+) -> None:
+    shard = new_adapter(shard_id=1, shard_count=2)
+    await shard.start(EchoCommands())
+    try:
+        await fake.wait_connected()
+    finally:
+        await shard.stop()
+    assert fake.identify_payloads[0]["shard"] == [1, 2]
