@@ -174,9 +174,8 @@ class DiscordSettings(_Section):
     def _shards(self) -> DiscordSettings:
         if (self.shard_id is None) != (self.shard_count is None):
             raise ValueError("set both shard_id and shard_count, or neither")
-        if self.shard_id is not None and self.shard_count is not None:
-            if self.shard_id >= self.shard_count:
-                raise ValueError("shard_id must be below shard_count")
+        if self.shard_id is not None and self.shard_id >= (self.shard_count or 0):
+            raise ValueError("shard_id must be below shard_count")
         return self
 
 
