@@ -225,7 +225,12 @@ async def cmd_feeds_check(args: argparse.Namespace, settings: Settings) -> int:
         topics = matcher.match(
             prepare(MatchDoc(e.title, e.summary, parsed.title or "", e.categories))
         )
-        summary = summarizer.summarize(e.title, e.summary, max_chars=settings.summary.max_chars)
+        summary = summarizer.summarize(
+            e.title,
+            e.summary,
+            max_chars=settings.summary.max_chars,
+            max_sentences=settings.summary.max_sentences,
+        )
         when = e.published.isoformat() if e.published else "undated"
         print(
             f"\n• {e.title}\n  {e.link or '(no link)'} · {when}"
@@ -247,6 +252,12 @@ async def cmd_topics_test(args: argparse.Namespace, settings: Settings) -> int:
         await storage.close()
     print("\n".join(lines))
     return 0
+
+
+async def cmd_summarize(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.summarize_cmd import run_summarize
+
+    return await run_summarize(args.input, args.method or settings.summary.method, settings)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -291,6 +302,13 @@ def parser() -> argparse.ArgumentParser:
     tt.add_argument("query")
     tt.add_argument("--limit", type=int, default=20)
     tt.set_defaults(fn=cmd_topics_test)
+
+    sm = sub.add_parser(
+        "summarize", parents=[common], help="JSON lines {id, text, title?} in, {id, summary} out"
+    )
+    sm.add_argument("--input", default=None, help="a JSON-lines file (default: stdin)")
+    sm.add_argument("--method", choices=("extractive", "lead", "llm"), default=None)
+    sm.set_defaults(fn=cmd_summarize)
     return p
 
 

@@ -31,6 +31,7 @@ SECRET_ENV = {
     "slack_bot_token": "HERALD_SLACK_BOT_TOKEN",
     "slack_app_token": "HERALD_SLACK_APP_TOKEN",
     "slack_signing_secret": "HERALD_SLACK_SIGNING_SECRET",
+    "llm_api_key": "HERALD_LLM_API_KEY",
 }
 
 PLATFORMS = ("console", "slack", "discord")
@@ -89,9 +90,29 @@ class DeliverySettings(_Section):
 
 
 class SummarySettings(_Section):
-    method: Literal["extractive", "lead"] = "extractive"
+    method: Literal["extractive", "lead", "llm"] = "extractive"
     max_chars: int = Field(280, ge=40, le=3000)
     max_sentences: int = Field(2, ge=1, le=5)
+    # When a feed gives only a teaser, read the linked article (same guarded fetcher).
+    fetch_article: bool = True
+    teaser_chars: int = Field(400, ge=0, le=10_000)
+    article_timeout: float = Field(15.0, gt=0, le=120)
+    article_cache_size: int = Field(512, ge=1, le=100_000)
+    article_cache_ttl: float = Field(86_400.0, ge=60)
+    # method = "llm": any OpenAI-compatible chat-completions endpoint; key in HERALD_LLM_API_KEY.
+    llm_base_url: str = "https://api.openai.com/v1"
+    llm_model: str = Field("gpt-4o-mini", min_length=1)
+    llm_timeout: float = Field(20.0, gt=0, le=300)
+    llm_max_requests_per_hour: int = Field(600, ge=1)
+    llm_max_tokens_per_hour: int = Field(300_000, ge=1000)
+    llm_cache_size: int = Field(2048, ge=1)
+
+    @field_validator("llm_base_url")
+    @classmethod
+    def _http_base(cls, v: str) -> str:
+        if urlsplit(v).scheme not in ("http", "https"):
+            raise ValueError("llm_base_url must be an http:// or https:// URL")
+        return v
 
 
 class FeedConfig(_Section):
@@ -215,6 +236,7 @@ class Settings(BaseSettings):
     slack_bot_token: SecretStr | None = None
     slack_app_token: SecretStr | None = None
     slack_signing_secret: SecretStr | None = None
+    llm_api_key: SecretStr | None = None
 
     @classmethod
     def settings_customise_sources(

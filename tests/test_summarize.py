@@ -18,6 +18,7 @@ from bot.summarize import (
     ExtractiveSummarizer,
     LeadSummarizer,
     Summarizer,
+    fit_budget,
     make_summarizer,
     split_sentences,
     strip_boilerplate,
@@ -490,3 +491,85 @@ def test_speed_on_real_articles(cnndm: list[dict[str, str]]) -> None:
     per_article = (time.perf_counter() - start) / len(cnndm)
     # Measured ~1.5 ms on one core; the bound is loose because the test machine is shared.
     assert per_article < 0.025
+
+
+# --------------------------------------------------------------------------------------------
+# Extractive scoring details, fit_budget, and the bench
+# --------------------------------------------------------------------------------------------
+
+
+def test_quoted_speech_loses_to_reported_fact() -> None:
+    text = (
+        "Flooding closed the main bridge into Riverton on Monday after the river rose two metres. "
+        "'I have never seen the river this high in all my years living here,' said one resident. "
+        "Engineers said the bridge would stay shut while divers inspect its piers for damage."
+    )
+    out = ExtractiveSummarizer().summarize("", text)
+    assert "never seen" not in out
+    assert "Engineers said" in out
+
+
+def test_second_sentence_adds_to_the_title_and_first_pick() -> None:
+    text = (
+        "Flooding closed the main bridge into Riverton on Monday after heavy rain overnight. "
+        "The main Riverton bridge was closed by flooding on Monday after the heavy rain fell. "
+        "A temporary ferry will carry commuters across the river from Wednesday morning."
+    )
+    title = "Floods close Riverton bridge"
+    out = ExtractiveSummarizer(redundancy=1.0).summarize(title, text)
+    assert "ferry" in out
+    assert not ("Flooding closed" in out and "was closed by flooding" in out)
+    # Without the discount the near-duplicate, more central sentence wins the second slot.
+    assert "ferry" not in ExtractiveSummarizer(redundancy=0.0).summarize(title, text)
+
+
+def test_short_asides_and_leading_connectives_are_dropped() -> None:
+    text = "But the kite (pictured) measured 6,000 metres and was made of 2,000 separate sections."
+    assert ExtractiveSummarizer().summarize("", text) == (
+        "The kite measured 6,000 metres and was made of 2,000 separate sections."
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("**Bold** and `code` here. Next one! Third.", "Bold and code here. Next one!"),
+        ("See [the report](https://x.test/a) now.", "See the report now."),
+        ("Hello @everyone <@123> <#C42> there.", "Hello everyone there."),
+        ("<b>Tagged</b> text.", "Tagged text."),
+        ("- First point is here.\n- Second point.", "First point is here. Second point."),
+        ("", ""),
+    ],
+)
+def test_fit_budget_removes_markup_and_mentions(text: str, expected: str) -> None:
+    assert fit_budget(text, max_chars=280, max_sentences=2) == expected
+
+
+def test_fit_budget_respects_the_budget() -> None:
+    text = "One two three four five six seven. Eight nine ten eleven twelve thirteen."
+    assert fit_budget(text, max_chars=40, max_sentences=2) == "One two three four five six seven."
+    cut = fit_budget("word " * 40, max_chars=30, max_sentences=2)
+    assert len(cut) <= 30 and cut.endswith(ELLIPSIS)
+    with pytest.raises(ValueError, match="max_chars"):
+        fit_budget("x", max_chars=0)
+
+
+@pytest.mark.shared
+def test_bench_smoke(tmp_path: Path) -> None:
+    if not DATA.is_file():
+        pytest.skip(f"shared evaluation data not found at {DATA}")
+    from bench.summaries import run as bench
+
+    out = tmp_path / "results.json"
+    assert bench.main(["--limit", "5", "--no-speed", "--no-extraction", "--json", str(out)]) == 0
+    report = json.loads(out.read_text())
+    herald = report["summaries"]["Herald extractive (default)"]
+    cell = herald["cnndm-test"]["all"]
+    assert cell["n"] == 5
+    assert 0 < cell["rouge1"] <= 100
+    lo, hi = cell["rouge1_vs_lead_ci"]
+    assert lo <= cell["rouge1_vs_lead"] <= hi
+    assert "xsum-test" in herald
+    assert bench.split_of("xsum-test-38304362") == "report"
+    assert bench.split_of("dm-test-068f529825cc39af930a462c5e9685cbd7961fa5") == "develop"
+    assert bench.lead_fit("The cat sat here. " * 100).count(".") == 2
