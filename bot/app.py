@@ -21,6 +21,7 @@ from bot.dispatch import Dispatcher
 from bot.fetch import Fetcher, FetchLimits
 from bot.notices import Notifier
 from bot.poller import Poller, PollResult
+from bot.sandbox import ParsePool
 from bot.scheduler import Schedule
 from bot.settings import Settings
 from bot.storage import FeedRow, Storage, open_storage
@@ -99,6 +100,15 @@ class Herald:
             )
             for a in self.adapters
         ]
+        f = self.settings.fetch
+        self.parse_pool: ParsePool | None = None
+        if f.parse_workers:
+            self.parse_pool = ParsePool(
+                f.parse_workers,
+                memory_limit=f.parse_memory_mb * 1024 * 1024,
+                timeout=f.parse_timeout,
+            )
+            await asyncio.to_thread(self.parse_pool.start)
         self.poller = Poller(
             self.settings,
             self.storage,
@@ -109,8 +119,15 @@ class Herald:
             rng=self.rng,
             platforms=[a.platform for a in self.adapters],
             on_queued=self._wake_dispatchers,
+            pool=self.parse_pool,
         )
-        self.commands = CommandService(self.settings, self.storage, self.fetcher, clock=self.clock)
+        self.commands = CommandService(
+            self.settings,
+            self.storage,
+            self.fetcher,
+            clock=self.clock,
+            read_document=self.poller.read_document,
+        )
         await self.sync_config()
 
     async def close(self) -> None:
@@ -127,6 +144,8 @@ class Herald:
             except Exception:
                 log.exception("stopping %s adapter failed", adapter.platform)
         await self.summaries.close()
+        if self.parse_pool is not None:
+            await asyncio.to_thread(self.parse_pool.close)
         await self.fetcher.close()
         await self.storage.close()
 

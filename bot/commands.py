@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime
+from typing import Protocol
 from urllib.parse import urlsplit
 
 from bot.clock import Clock
@@ -20,7 +21,7 @@ from bot.normalize import read_feed_off_loop
 from bot.settings import Settings
 from bot.storage import Storage
 from bot.topics import MatchDoc, parse_query, prepare, validate_topic_name
-from bot.types import Caller, Reply
+from bot.types import Caller, Entry, ParsedFeed, Reply
 
 log = logging.getLogger("herald.commands")
 
@@ -54,6 +55,18 @@ ADMIN_COMMANDS = {
 }
 
 
+class DocumentReader(Protocol):
+    async def __call__(
+        self, body: bytes, *, url: str, content_type: str | None
+    ) -> tuple[ParsedFeed, list[Entry]]: ...
+
+
+async def _read_in_thread(
+    body: bytes, *, url: str, content_type: str | None
+) -> tuple[ParsedFeed, list[Entry]]:
+    return await read_feed_off_loop(body, url=url, content_type=content_type)
+
+
 def _fmt_time(value: datetime | None) -> str:
     return value.strftime("%Y-%m-%d %H:%M UTC") if value else "never"
 
@@ -67,12 +80,14 @@ class CommandService:
         *,
         clock: Clock,
         on_change: Callable[[], Awaitable[None]] | None = None,
+        read_document: DocumentReader | None = None,
     ) -> None:
         self.settings = settings
         self.storage = storage
         self.fetcher = fetcher
         self.clock = clock
         self.on_change = on_change
+        self.read_document = read_document or _read_in_thread
 
     def is_admin(self, caller: Caller) -> bool:
         return caller.is_platform_admin or self.settings.is_admin(caller.platform, caller.user_id)
@@ -261,7 +276,7 @@ class CommandService:
         try:
             result = await self.fetcher.fetch(url)
             assert result.body is not None
-            parsed, entries = await read_feed_off_loop(
+            parsed, entries = await self.read_document(
                 result.body, url=result.url, content_type=result.content_type
             )
         except (FetchError, ParseError) as exc:

@@ -8,8 +8,10 @@ whether retrying later may help.
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import ipaddress
+import re
 import socket
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -47,6 +49,14 @@ _MAX_RETRY_AFTER: Final = 86400.0
 # Not covered by the stdlib's is_private/is_reserved on every Python version we support.
 _CGNAT: Final = ipaddress.ip_network("100.64.0.0/10")
 _NAT64: Final = ipaddress.ip_network("64:ff9b::/96")
+# RFC 8215 local-use NAT64: translates to IPv4 inside the operator's own network.
+_NAT64_LOCAL: Final = ipaddress.ip_network("64:ff9b:1::/48")
+# Every spelling inet_aton accepts (and so getaddrinfo and curl): 1 to 4 decimal, octal (leading
+# 0) or hex (0x) parts. Only the canonical dotted quad is allowed; the rest is refused up front.
+_NUMERIC_HOST: Final = re.compile(
+    r"(?:0x[0-9a-f]*|[0-9]+)(?:\.(?:0x[0-9a-f]*|[0-9]+)){0,3}\.?", re.I
+)
+_REDIRECTS: Final = frozenset({301, 302, 303, 307, 308})
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,7 +100,7 @@ def is_public_address(ip: IPAddress) -> bool:
             embedded = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
         if embedded is not None:
             return is_public_address(embedded)
-        if ip.teredo is not None or ip.is_site_local:
+        if ip.teredo is not None or ip.is_site_local or ip in _NAT64_LOCAL:
             return False
     elif ip in _CGNAT:
         return False
@@ -164,7 +174,8 @@ def _refusal(address: str) -> FetchError:
 
 def _literal_ip(host: str) -> IPAddress | None:
     try:
-        return ipaddress.ip_address(host.strip("[]").split("%", 1)[0])
+        # A trailing dot ("127.0.0.1.") still reaches the address; a zone id (%eth0) does too.
+        return ipaddress.ip_address(host.strip("[]").split("%", 1)[0].removesuffix("."))
     except ValueError:
         return None
 
@@ -172,14 +183,17 @@ def _literal_ip(host: str) -> IPAddress | None:
 class _PublicOnlyResolver(AbstractResolver):
     """Drops non-public addresses from DNS answers, so rebinding and redirects are caught too."""
 
-    def __init__(self, inner: AbstractResolver) -> None:
+    def __init__(
+        self, inner: AbstractResolver, allowed: Callable[[IPAddress], bool] = is_public_address
+    ) -> None:
         self._inner = inner
+        self._allowed = allowed
 
     async def resolve(
         self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
     ) -> list[ResolveResult]:
         results = await self._inner.resolve(host, port, family)
-        kept = [r for r in results if _is_public_text(r["host"])]
+        kept = [r for r in results if _is_allowed_text(r["host"], self._allowed)]
         if not kept:
             raise _RefusedAddressError(results[0]["host"] if results else host)
         return kept
@@ -188,17 +202,20 @@ class _PublicOnlyResolver(AbstractResolver):
         await self._inner.close()
 
 
-def _is_public_text(address: str) -> bool:
+def _is_allowed_text(address: str, allowed: Callable[[IPAddress], bool]) -> bool:
     ip = _literal_ip(address)
-    return ip is not None and is_public_address(ip)
+    return ip is not None and allowed(ip)
 
 
-def _guarded_socket(addr_info: tuple[int, int, int, str, tuple[Any, ...]]) -> socket.socket:
-    # Last line of defence at connect time: aiohttp skips the resolver for literal IP hosts,
-    # which a redirect can introduce after our up-front check.
+def _guarded_socket(
+    addr_info: tuple[int, int, int, str, tuple[Any, ...]],
+    allowed: Callable[[IPAddress], bool] = is_public_address,
+) -> socket.socket:
+    # Last line of defence at connect time, on the address actually connected to: aiohttp skips
+    # the resolver for literal IP hosts.
     family, type_, proto, _, sockaddr = addr_info
     address = str(sockaddr[0])
-    if not _is_public_text(address):
+    if not _is_allowed_text(address, allowed):
         raise _RefusedAddressError(address)
     return socket.socket(family=family, type=type_, proto=proto)
 
@@ -251,9 +268,13 @@ class Fetcher:
         *,
         allow_private_networks: bool = False,
         clock: Clock | None = None,
+        address_allowed: Callable[[IPAddress], bool] = is_public_address,
     ) -> None:
+        """``address_allowed`` decides which addresses may be connected to (every redirect hop,
+        every resolved address) unless ``allow_private_networks`` lifts the guard entirely."""
         self._limits = limits
         self._allow_private = allow_private_networks
+        self._address_allowed = address_allowed
         self._clock: Clock = clock or SystemClock()
         self._session: aiohttp.ClientSession | None = None
         self._global: asyncio.Semaphore | None = None
@@ -285,8 +306,8 @@ class Fetcher:
             resolver: AbstractResolver = aiohttp.ThreadedResolver()
             socket_factory: Callable[..., socket.socket] | None = None
             if not self._allow_private:
-                resolver = _PublicOnlyResolver(resolver)
-                socket_factory = _guarded_socket
+                resolver = _PublicOnlyResolver(resolver, self._address_allowed)
+                socket_factory = functools.partial(_guarded_socket, allowed=self._address_allowed)
             connector = aiohttp.TCPConnector(
                 resolver=resolver,
                 socket_factory=socket_factory,
@@ -311,24 +332,38 @@ class Fetcher:
             )
         return self._session
 
-    def _check_url(self, url: str) -> URL:
-        if len(url) > _MAX_URL_LENGTH:
+    def _check_url(self, url: str | URL, *, redirect: bool = False) -> URL:
+        """Validate one URL (the feed's or a redirect target) before any connection is made."""
+        text = str(url)
+        if len(text) > _MAX_URL_LENGTH:
             raise FetchError(
-                f"the URL is longer than {_MAX_URL_LENGTH} characters", transient=False
+                f"the {'redirect' if redirect else 'URL'} is longer than {_MAX_URL_LENGTH} "
+                "characters",
+                transient=False,
             )
         try:
-            parsed = URL(url)
+            parsed = url if isinstance(url, URL) else URL(url)
+            host = parsed.host
         except (ValueError, TypeError):
             raise FetchError("the URL is not valid", transient=False) from None
         if parsed.scheme not in ("http", "https"):
+            if redirect:
+                raise FetchError("the server redirected to a non-http(s) address", transient=False)
             got = f"not {parsed.scheme}" if parsed.scheme else "and the URL has no scheme"
             raise FetchError(f"only http and https feeds can be fetched, {got}", transient=False)
-        if not parsed.host:
+        if not host:
             raise FetchError("the URL has no host", transient=False)
-        if not self._allow_private:
-            ip = _literal_ip(parsed.host)
-            if ip is not None and not is_public_address(ip):
-                raise _refusal(parsed.host)
+        ip = _literal_ip(host)
+        if ip is None and _NUMERIC_HOST.fullmatch(host):
+            # 127.1, 2130706433, 0x7f.1, 0177.0.0.1: resolvers accept them, people never use
+            # them, and they exist to slip past address filters.
+            raise FetchError(
+                f"refusing a host written as a number in a legacy form ({host}); "
+                "use the usual dotted form",
+                transient=False,
+            )
+        if not self._allow_private and ip is not None and not self._address_allowed(ip):
+            raise _refusal(host)
         return parsed
 
     async def fetch(
@@ -414,43 +449,72 @@ class Fetcher:
             headers["If-Modified-Since"] = last_modified
         started = self._clock.monotonic()
         session = self._get_session()
-        # aiohttp raises once the count reaches max_redirects, so it allows one fewer hop.
-        allow_redirects = limits.max_redirects > 0
-        async with session.get(
-            url,
-            headers=headers,
-            allow_redirects=allow_redirects,
-            max_redirects=limits.max_redirects + 1,
-        ) as resp:
-            now = self._clock.now()
-            if resp.status == 304:
-                return FetchResult(
-                    url=str(resp.url),
-                    status=304,
-                    body=None,
-                    not_modified=True,
-                    etag=resp.headers.get("ETag") or etag,
-                    last_modified=resp.headers.get("Last-Modified") or last_modified,
-                    content_type=resp.headers.get("Content-Type"),
-                    body_hash=None,
-                    max_age=_parse_max_age(resp.headers.get("Cache-Control")),
-                    elapsed=self._clock.monotonic() - started,
-                )
-            if resp.status >= 300:
-                raise _status_error(resp.status, resp.headers, now)
-            body = await self._read_body(resp)
+        # Redirects are followed here, not by aiohttp, so every hop gets the same up-front
+        # checks as the feed's own URL (scheme, legacy numeric hosts, private literal addresses);
+        # the resolver and the socket guard still check the address actually connected to.
+        current = url
+        for hop in range(limits.max_redirects + 1):
+            async with session.get(current, headers=headers, allow_redirects=False) as resp:
+                location = resp.headers.get("Location")
+                if resp.status in _REDIRECTS and location is not None and limits.max_redirects:
+                    if hop == limits.max_redirects:
+                        break
+                    current = self._redirect_target(current, location)
+                    continue
+                return await self._result(resp, started, etag, last_modified)
+        raise FetchError(f"too many redirects (more than {limits.max_redirects})", transient=False)
+
+    def _redirect_target(self, current: URL, location: str) -> URL:
+        try:
+            target = current.join(URL(location))
+        except (ValueError, TypeError):
+            raise FetchError(
+                "the server redirected to an invalid address", transient=False
+            ) from None
+        # Like browsers: credentials stay with their own origin and go nowhere else.
+        inherit = (current.user or current.password) and not (target.user or target.password)
+        if inherit and target.origin() == current.origin():
+            target = target.with_user(current.user).with_password(current.password)
+        return self._check_url(target, redirect=True)
+
+    async def _result(
+        self,
+        resp: aiohttp.ClientResponse,
+        started: float,
+        etag: str | None,
+        last_modified: str | None,
+    ) -> FetchResult:
+        now = self._clock.now()
+        # The final URL serves as the base of the feed's relative links: never with credentials.
+        final_url = str(resp.url.with_user(None))
+        if resp.status == 304:
             return FetchResult(
-                url=str(resp.url),
-                status=resp.status,
-                body=body,
-                not_modified=False,
-                etag=resp.headers.get("ETag"),
-                last_modified=resp.headers.get("Last-Modified"),
+                url=final_url,
+                status=304,
+                body=None,
+                not_modified=True,
+                etag=resp.headers.get("ETag") or etag,
+                last_modified=resp.headers.get("Last-Modified") or last_modified,
                 content_type=resp.headers.get("Content-Type"),
-                body_hash=hashlib.sha256(body).hexdigest(),
+                body_hash=None,
                 max_age=_parse_max_age(resp.headers.get("Cache-Control")),
                 elapsed=self._clock.monotonic() - started,
             )
+        if resp.status >= 300:
+            raise _status_error(resp.status, resp.headers, now)
+        body = await self._read_body(resp)
+        return FetchResult(
+            url=final_url,
+            status=resp.status,
+            body=body,
+            not_modified=False,
+            etag=resp.headers.get("ETag"),
+            last_modified=resp.headers.get("Last-Modified"),
+            content_type=resp.headers.get("Content-Type"),
+            body_hash=hashlib.sha256(body).hexdigest(),
+            max_age=_parse_max_age(resp.headers.get("Cache-Control")),
+            elapsed=self._clock.monotonic() - started,
+        )
 
     async def _read_body(self, resp: aiohttp.ClientResponse) -> bytes:
         cap = self._limits.max_bytes

@@ -110,11 +110,25 @@ _INVISIBLE = (
     "\u180e"
     "\u200b-\u200f"  # zero-width space/joiners, LRM/RLM
     "\u202a-\u202e"  # bidi embeddings and overrides
-    "\u2060\u2066-\u2069"  # word joiner, bidi isolates
+    "\u2060-\u2064\u2066-\u2069"  # word joiner, invisible operators, bidi isolates
+    "\u034f\u061c"  # combining grapheme joiner, Arabic letter mark
+    "\u115f\u1160\u3164\uffa0"  # Hangul fillers: render as nothing, used for blank names
     "\ufeff\ufffe\uffff"
+    "\U000e0000-\U000e007f"  # tag characters: invisible ASCII ("ASCII smuggling")
+    "\U000e0100-\U000e01ef"  # variation selectors supplement: invisible payload bytes
     "\ud800-\udfff"  # lone surrogates (from JSON) cannot be encoded or stored
 )
 _INVISIBLE_RE = re.compile(f"[{_INVISIBLE}]+")
+# Full-width and small-form look-alikes of the characters that open mentions and tokens on chat
+# platforms (@everyone, <@id>, <@&role>, <#channel>, <!here>, <!subteam^id>, <url|text>). A
+# platform or client that applies NFKC would turn them into the real thing *after* the adapter
+# escaped the text, so they are folded to ASCII here and the adapter's escaping then sees them.
+_MENTION_LOOKALIKES = str.maketrans(
+    {"\uff20": "@", "\ufe6b": "@", "\uff1c": "<", "\ufe64": "<", "\uff1e": ">", "\ufe65": ">"}
+)
+# The characters that complete a token after "<" or "<@"; folded only there, because full-width
+# "！" or "＃" are ordinary punctuation in CJK text.
+_TOKEN_LOOKALIKE_RE = re.compile("(<@?)([\uff01\ufe57\ufe15\uff06\ufe60\uff03\ufe5f\uff3e\uff5c])")
 # For single tokens (URLs, guids): every control character goes, whitespace ones included.
 _UNSAFE_RE = re.compile(f"[{_INVISIBLE}\t\n\x0b\x0c\r\x1c-\x1f\x85\u2028\u2029]+")
 _FEED_CHUNK = 8192
@@ -191,8 +205,14 @@ def clean_text(value: str | None, *, limit: int) -> str:
 
 
 def _finish(text: str, limit: int, *, cut: bool = False) -> str:
-    text = " ".join(unicodedata.normalize("NFC", _INVISIBLE_RE.sub("", text)).split())
-    return _truncate(text, limit, cut=cut)
+    text = unicodedata.normalize("NFC", _INVISIBLE_RE.sub("", text)).translate(_MENTION_LOOKALIKES)
+    if "<" in text:
+        text = _TOKEN_LOOKALIKE_RE.sub(_fold_token, text)
+    return _truncate(" ".join(text.split()), limit, cut=cut)
+
+
+def _fold_token(match: re.Match[str]) -> str:
+    return match.group(1) + unicodedata.normalize("NFKC", match.group(2))
 
 
 def _truncate(text: str, limit: int, *, cut: bool = False) -> str:
@@ -298,7 +318,13 @@ def absolute_http_url(url: str | None, base: str) -> str | None:
         return None
     if _host_key(parts.hostname) is None:
         return None
-    result = parts._replace(scheme=parts.scheme.lower()).geturl().replace(" ", "%20")
+    netloc = parts.netloc
+    if "@" in netloc:
+        # "https://bbc.co.uk@evil.example/" shows one host and opens another, and a base URL
+        # with credentials would leak them into every relative link: drop the userinfo.
+        netloc = netloc.rpartition("@")[2]
+    result = parts._replace(scheme=parts.scheme.lower(), netloc=netloc).geturl()
+    result = result.replace(" ", "%20")
     return result if len(result) <= MAX_URL_LENGTH else None
 
 
@@ -420,7 +446,14 @@ def read_feed(
 
     parsed = parse_document(body, url=url, content_type=content_type, max_entries=max_entries)
     entries = normalize_feed(parsed, feed_url=url)
-    return replace(parsed, entries=()), entries
+    # The feed's own title and link reach chat (as the alert's source) just like item text.
+    return replace(
+        parsed,
+        entries=(),
+        title=html_to_text(parsed.title, limit=TITLE_LIMIT) or None,
+        link=absolute_http_url(parsed.link, url),
+        bozo_message=clean_text(parsed.bozo_message, limit=300) or None,
+    ), entries
 
 
 async def read_feed_off_loop(

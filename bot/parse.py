@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import feedparser
+from feedparser.encodings import convert_to_utf8
 from feedparser.exceptions import NonXMLContentType
 
 from bot.errors import ParseError
@@ -38,6 +39,16 @@ _HTMLISH = re.compile(
 # A real-world breakage: every element carries an ``rss:`` prefix that is never declared, so
 # feedparser sees no RSS elements at all. Dropping the prefix recovers the items.
 _UNDECLARED_RSS_PREFIX = re.compile(rb"<(/?)rss:")
+# feedparser's own split of a document into prolog and body (``replace_doctype``): entity
+# declarations in the prolog are the ones it re-declares for its parsers.
+_FIRST_ELEMENT = re.compile(rb"<\w")
+_ENTITY_DECLARATION = re.compile(rb"<!\s*ENTITY", re.IGNORECASE)
+# The same declaration in the wide encodings, found without decoding: feedparser may fail to
+# decode such a document at all (junk before a UTF-16 declaration), and it must still be refused.
+_WIDE_ENTITY = tuple(
+    "<!ENTITY".encode(enc) for enc in ("utf-16-le", "utf-16-be", "utf-32-le", "utf-32-be")
+)
+_CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 
 def parse_document(
@@ -98,11 +109,33 @@ def _looks_like_json(head: bytes, content_type: str | None) -> bool:
 
 
 def _one_line(text: str, limit: int = 300) -> str:
-    line = " ".join(text.split())
+    # Messages quote parser exceptions, which can carry bytes of the document.
+    line = " ".join(_CONTROL_CHARS.sub(" ", text).split())
     return line if len(line) <= limit else line[: limit - 1] + "…"
 
 
 # --- RSS / Atom via feedparser ----------------------------------------------------------------
+
+
+def _reject_entity_declarations(body: bytes, headers: dict[str, str]) -> None:
+    """Refuse a document whose prolog declares entities.
+
+    feedparser blocks billion-laughs and external entities, but when one large internal entity
+    is referenced many times the strict parser gives up and its loose parser expands the entity
+    itself, without limit (a 40 KB feed builds a 100 MB summary). Real feeds have no use for
+    entity declarations. The check runs on the text as feedparser itself decodes it (BOM, HTTP
+    charset, XML declaration, UTF-16/32, EBCDIC), so neither a UTF-16 copy nor junk before the
+    DOCTYPE hides a declaration; it covers the whole prolog, comments included, because
+    feedparser's prolog rewrite finds declarations inside comments too.
+    """
+    decoded = convert_to_utf8(dict(headers), body, {})
+    first = _FIRST_ELEMENT.search(decoded)
+    prolog = decoded[: first.start()] if first else decoded
+    if _ENTITY_DECLARATION.search(prolog) or any(w in body for w in _WIDE_ENTITY):
+        raise ParseError(
+            "this document declares XML entities, which feeds never need and which can be "
+            "used to exhaust memory; it was not parsed"
+        )
 
 
 def _feedparser(body: bytes, *, url: str, content_type: str | None) -> Any:
@@ -110,6 +143,8 @@ def _feedparser(body: bytes, *, url: str, content_type: str | None) -> Any:
     # Without a content type feedparser flags every document as bozo ("no Content-type
     # specified"); application/xml without charset means "trust the XML declaration" (RFC 7303).
     headers["content-type"] = content_type or "application/xml"
+    # Here rather than once per document: the rss: prefix repair below re-parses altered bytes.
+    _reject_entity_declarations(body, headers)
     # Always a BytesIO: given str/bytes feedparser treats the argument as a path or URL and would
     # read local files or make requests. HTML sanitizing and relative-URI rewriting inside content
     # are disabled because normalize reduces all markup to plain text anyway; they more than double
@@ -151,7 +186,7 @@ def _parse_xml_feed(
     feed = _get(result, "feed") or {}
     return ParsedFeed(
         format=version or "unknown",
-        title=_str(_get(feed, "title")),
+        title=_text_field(feed, "title"),
         link=_str(_get(feed, "link")),
         entries=tuple(_raw_from_feedparser(e) for e in entries[:max_entries]),
         bozo=bozo,

@@ -11,7 +11,6 @@ import asyncio
 import logging
 import random
 from collections.abc import Callable, Iterable
-from concurrent.futures import Executor
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
@@ -22,11 +21,12 @@ from bot.fetch import Fetcher
 from bot.normalize import read_feed_off_loop
 from bot.notices import Notifier
 from bot.outbox import route
+from bot.sandbox import ParsePool, read_feed_sandboxed
 from bot.settings import Settings
 from bot.storage import FeedRow, Storage
 from bot.summary_service import SummaryService
 from bot.topics import MatchDoc, TopicMatcher, prepare
-from bot.types import AlertItem
+from bot.types import AlertItem, Entry, ParsedFeed
 
 log = logging.getLogger("herald.poll")
 
@@ -60,7 +60,7 @@ class Poller:
         clock: Clock,
         rng: random.Random,
         platforms: Iterable[str],
-        executor: Executor | None = None,
+        pool: ParsePool | None = None,
         on_queued: Callable[[], None] | None = None,
     ) -> None:
         self.settings = settings
@@ -71,9 +71,20 @@ class Poller:
         self.clock = clock
         self.rng = rng
         self.platforms = set(platforms)
-        self.executor = executor
+        self.pool = pool
         self.on_queued = on_queued
         self._commit = asyncio.Lock()
+
+    async def read_document(
+        self, body: bytes, *, url: str, content_type: str | None
+    ) -> tuple[ParsedFeed, list[Entry]]:
+        """Parse and normalize a fetched document: in the sandboxed pool when there is one."""
+        limit = self.settings.fetch.max_entries
+        if self.pool is not None:
+            return await read_feed_sandboxed(
+                body, url=url, content_type=content_type, max_entries=limit, pool=self.pool
+            )
+        return await read_feed_off_loop(body, url=url, content_type=content_type, max_entries=limit)
 
     def _interval(self, feed: FeedRow) -> float:
         base = feed.interval or self.settings.schedule.interval
@@ -123,12 +134,8 @@ class Poller:
             return PollResult(feed.id, feed.url, True, status)
         assert result.body is not None
         try:
-            parsed, entries = await read_feed_off_loop(
-                result.body,
-                url=result.url,
-                content_type=result.content_type,
-                max_entries=self.settings.fetch.max_entries,
-                executor=self.executor,
+            parsed, entries = await self.read_document(
+                result.body, url=result.url, content_type=result.content_type
             )
         except ParseError as exc:
             return await self._failed(feed, str(exc), None)

@@ -62,6 +62,11 @@ class FetchSettings(_Section):
     max_concurrency: int = Field(16, ge=1, le=1000)
     per_host: int = Field(2, ge=1, le=64)
     max_entries: int = Field(200, ge=1, le=10_000)
+    # Parsing runs in worker processes with a memory cap and a deadline, so no document can
+    # take the bot down; 0 parses in a thread of this process (tests, tiny setups).
+    parse_workers: int = Field(2, ge=0, le=64)
+    parse_memory_mb: int = Field(512, ge=64, le=16_384)
+    parse_timeout: float = Field(30.0, gt=0, le=600)
 
 
 class ScheduleSettings(_Section):

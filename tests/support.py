@@ -33,7 +33,9 @@ def make_settings(
     """Settings for a test: private networks allowed, no jitter, fast pacing unless overridden."""
     data: dict[str, Any] = {
         "storage": {"url": storage_url or f"sqlite:///{tmp_path}/herald.db"},
-        "fetch": {"allow_private_networks": True},
+        # Threads instead of the sandboxed process pool keep each test's start-up cheap;
+        # test_pipeline runs the real pool end to end.
+        "fetch": {"allow_private_networks": True, "parse_workers": 0},
         "schedule": {"jitter": 0.0, "interval": 300, "min_interval": 60},
         "delivery": {"pace_seconds": 2.0},
         "feeds": [{"url": f} if isinstance(f, str) else dict(f) for f in feeds],

@@ -498,3 +498,32 @@ async def test_a_rejected_message_is_given_up_at_once_and_admins_told(
         await app.deliver_due()
     assert adapter.attempts == 2 and len(adapter.alerts) == 1
     assert len([n for n in adapter.notices if "Could not deliver" in n.text]) == 1
+
+
+async def test_sandboxed_parsing_survives_a_hostile_feed(
+    feed_server: FeedServer, tmp_path, clock: ManualClock
+) -> None:
+    bomb = (
+        b'<?xml version="1.0"?>\n<!DOCTYPE rss [<!ENTITY a "' + b"x" * 50_000 + b'">]>\n'
+        b"<rss><channel><title>&a;</title>"
+        + b"<item><title>&a;&a;&a;&a;</title></item>" * 200
+        + b"</channel></rss>"
+    )
+    feed_server.set("/bomb.xml", bomb)
+    feed_server.set("/good.xml", rss([story(1)]))
+    settings = make_settings(
+        tmp_path,
+        feeds=[feed_server.url("/bomb.xml"), feed_server.url("/good.xml")],
+        topics=TOPICS,
+        subscriptions=[("desk", "nato")],
+        fetch={"allow_private_networks": True, "parse_workers": 1, "parse_memory_mb": 256},
+    )
+    adapter = RecordingAdapter()
+    async with Herald(settings, adapters=[adapter], clock=clock, rng=random.Random(1)) as app:
+        assert app.parse_pool is not None
+        results = {r.url.rsplit("/", 1)[1]: r for r in await app.run_once()}
+        assert not results["bomb.xml"].ok and "entit" in (results["bomb.xml"].error or "")
+        assert results["good.xml"].ok
+        feed_server.set("/good.xml", rss([story(2), story(1)]))
+        await app.run_once()
+    assert adapter.titles == ["NATO story number 2"]

@@ -82,7 +82,8 @@ def _not_modified_since(header: str, last_modified: str) -> bool:
 class FeedServer:
     """The server. Build with :func:`start_feed_server`; ``stop`` (or leave the context) after."""
 
-    def __init__(self) -> None:
+    def __init__(self, host: str = "127.0.0.1") -> None:
+        self.host = host
         self.base_url = ""
         self._scripts: dict[str, list[Response]] = {}
         self._served: dict[str, int] = defaultdict(int)
@@ -105,10 +106,10 @@ class FeedServer:
             app, handler_cancellation=True, shutdown_timeout=0.5, access_log=None
         )
         await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        site = web.TCPSite(self._runner, self.host, 0)
         await site.start()
         port = self._runner.addresses[0][1]
-        self.base_url = f"http://127.0.0.1:{port}"
+        self.base_url = f"http://{self.host}:{port}"
         return self
 
     async def stop(self) -> None:
@@ -351,8 +352,8 @@ def _gzip_zeros(size: int) -> Generator[bytes, None, None]:
 class _Starter:
     """Lets ``start_feed_server()`` be awaited or used as ``async with``."""
 
-    def __init__(self) -> None:
-        self._server = FeedServer()
+    def __init__(self, host: str) -> None:
+        self._server = FeedServer(host)
 
     def __await__(self) -> Generator[Any, None, FeedServer]:
         return self._server.start().__await__()
@@ -369,6 +370,10 @@ class _Starter:
         await self._server.stop()
 
 
-def start_feed_server() -> _Starter:
-    """``server = await start_feed_server()`` or ``async with start_feed_server() as server``."""
-    return _Starter()
+def start_feed_server(host: str = "127.0.0.1") -> _Starter:
+    """``server = await start_feed_server()`` or ``async with start_feed_server() as server``.
+
+    ``host`` may be any loopback address (127.0.0.2, ...): SSRF tests use a second address to
+    play a "public" server next to an "internal" one.
+    """
+    return _Starter(host)

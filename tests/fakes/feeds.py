@@ -162,3 +162,76 @@ def json_feed(
         "items": out,
     }
     return json.dumps(doc, ensure_ascii=False, indent=1).encode("utf-8")
+
+
+# --- hostile documents and probes (generated, never committed) ------------------------------------
+
+
+def entity_bomb(
+    *,
+    entity_size: int,
+    references: int,
+    encoding: str = "utf-8",
+    junk: str = "",
+    one_line: bool = False,
+) -> bytes:
+    """RSS whose one internal entity (no ``&`` in it, so feedparser calls it "safe") is referenced
+    ``references`` times: the quadratic-blowup attack. ``junk`` goes before everything."""
+    subset = f'<!ENTITY big "{"A" * entity_size}">'
+    doctype = f"<!DOCTYPE rss [{subset}]>" if one_line else f"<!DOCTYPE rss [\n{subset}\n]>"
+    text = (
+        f'{junk}<?xml version="1.0" encoding="{encoding}"?>\n{doctype}\n'
+        '<rss version="2.0"><channel><title>t</title><item><title>x</title><description>'
+        + "&big;" * references
+        + "</description></item></channel></rss>"
+    )
+    return text.encode(encoding)
+
+
+def feedparser_only(body: bytes) -> int:
+    """Parse with bare feedparser, bypassing Herald's checks: how big did the summary get?
+
+    Runs inside a sandbox worker to show what the memory cap and timeout contain on their own.
+    """
+    import io
+
+    import feedparser
+
+    result = feedparser.parse(
+        io.BytesIO(body),
+        response_headers={"content-type": "application/xml"},
+        sanitize_html=False,
+        resolve_relative_uris=False,
+    )
+    return sum(len(e.get("summary", "")) for e in result.entries)
+
+
+def allocate(size: int) -> int:
+    """Allocate ``size`` bytes at once (a worker under a memory cap raises MemoryError)."""
+    return len(bytearray(size))
+
+
+def die() -> None:
+    """Kill the calling process the way the kernel's OOM killer would."""
+    import os
+    import signal
+
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def spin() -> None:
+    """Loop forever (a parser stuck on a pathological document)."""
+    while True:
+        pass
+
+
+def recurse(depth: int = 0) -> int:
+    return recurse(depth + 1)
+
+
+class Opaque:
+    """A type a parser worker is not allowed to send back."""
+
+
+def opaque() -> Opaque:
+    return Opaque()
