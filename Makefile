@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo run test lint typecheck pytest bench clean
+.PHONY: demo run test lint typecheck pytest bench bench-summaries clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,8 +19,8 @@ run: $(STAMP)
 	$(BIN)/herald run
 
 lint: $(STAMP)
-	$(BIN)/ruff check bot adapters tests
-	$(BIN)/ruff format --check bot adapters tests
+	$(BIN)/ruff check bot adapters tests bench
+	$(BIN)/ruff format --check bot adapters tests bench
 
 typecheck: $(STAMP)
 	$(BIN)/mypy bot
@@ -29,6 +29,13 @@ pytest: $(STAMP)
 	$(BIN)/python -m pytest
 
 test: lint typecheck pytest
+
+bench: $(STAMP)
+	$(BIN)/python -m pip install -q -e ".[dev,bench]"
+	$(BIN)/python -m bench
+
+bench-summaries: $(STAMP)
+	$(BIN)/python bench/summaries/run.py
 
 clean:
 	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache
