@@ -160,34 +160,25 @@ class Herald:
         """Make storage agree with the config file (admin-added items are left alone)."""
         now = self.clock.now()
         s = self.settings
-        for feed in s.feeds:
-            await self.storage.add_feed(
-                feed.url,
-                now=now,
-                name=feed.name,
-                source="config",
-                interval=feed.interval,
-                backfill=feed.backfill,
-            )
+        await self.storage.sync_config_feeds(
+            [
+                {"url": f.url, "name": f.name, "interval": f.interval, "backfill": f.backfill}
+                for f in s.feeds
+            ],
+            now=now,
+        )
         removed = await self.storage.remove_config_feeds_except(f.url for f in s.feeds)
         for url in removed:
             log.info("feed %s left the config; forgotten", url)
         for topic in s.topics:
             await self.storage.upsert_topic(topic.name, topic.query, now=now, source="config")
         await self.storage.remove_config_topics_except(t.name for t in s.topics)
-        keep: list[tuple[str, str, str, str]] = []
-        for sub in s.subscriptions:
-            name = sub.topic.strip().lower()
-            keep.append((sub.platform, sub.workspace or "", sub.channel, name))
-            await self.storage.subscribe(
-                sub.platform,
-                sub.workspace,
-                sub.channel,
-                name,
-                now=now,
-                source="config",
-                resume=False,
-            )
+        keep = [
+            (sub.platform, sub.workspace or "", sub.channel, sub.topic.strip().lower())
+            for sub in s.subscriptions
+        ]
+        # A config subscription paused for a broken channel stays paused across restarts.
+        await self.storage.add_config_subscriptions(keep, now=now)
         await self.storage.remove_config_subscriptions_except(keep)
         for ac in s.admin_channels:
             await self.storage.set_admin_channel(
@@ -202,14 +193,20 @@ class Herald:
     async def poll_feeds(
         self, feeds: Sequence[FeedRow], progress: ProgressFn | None = None
     ) -> list[PollResult]:
-        """Poll ``feeds`` concurrently (the fetcher bounds concurrency per host and overall)."""
+        """Poll ``feeds`` concurrently, at most ``fetch.max_concurrency`` at a time.
+
+        The bound covers the whole poll, not only the fetch: otherwise every body and parsed
+        document of a large round would wait in memory at once for the parser and the database.
+        """
         matcher = await self.matcher()
         done = 0
+        slots = asyncio.Semaphore(self.settings.fetch.max_concurrency)
 
         async def one(feed: FeedRow) -> PollResult:
             nonlocal done
             try:
-                return await self.poller.poll(feed, matcher)
+                async with slots:
+                    return await self.poller.poll(feed, matcher)
             except Exception as exc:  # a bug must not stop the other feeds
                 log.exception("polling %s failed", feed.url)
                 return PollResult(feed.id, feed.url, False, "error", error=repr(exc)[:300])
@@ -218,7 +215,10 @@ class Herald:
                 if progress:
                     progress(done, len(feeds))
 
-        return list(await asyncio.gather(*(one(f) for f in feeds)))
+        try:
+            return list(await asyncio.gather(*(one(f) for f in feeds)))
+        finally:
+            await self.poller.flush()
 
     async def poll_due(self) -> list[PollResult]:
         """Claim the feeds whose time has come and poll them (safe with several instances)."""

@@ -74,6 +74,7 @@ class Poller:
         self.pool = pool
         self.on_queued = on_queued
         self._commit = asyncio.Lock()
+        self._unchanged: list[tuple[int, dict[str, object]]] = []
 
     async def read_document(
         self, body: bytes, *, url: str, content_type: str | None
@@ -123,13 +124,17 @@ class Poller:
         if result.not_modified or (
             result.body_hash is not None and result.body_hash == feed.body_hash and not first_poll
         ):
-            await self._succeeded(
+            values = self._ok_values(
                 feed,
                 etag=result.etag,
                 last_modified=result.last_modified,
                 body_hash=feed.body_hash,
                 max_age=result.max_age,
             )
+            self._unchanged.append((feed.id, values))
+            if len(self._unchanged) >= 500:
+                await self.flush()
+            await self._recovered(feed)
             status = "not-modified" if result.not_modified else "unchanged"
             return PollResult(feed.id, feed.url, True, status)
         assert result.body is not None
@@ -153,19 +158,19 @@ class Poller:
                 same_title_days=self.settings.detect.same_title_days,
             )
         alerts = await self._alerts(found, feed_name, matcher)
-        async with self._commit:
-            queued = await self._commit_poll(feed.id, found, alerts, now)
-        title = (parsed.title or "").strip()[:300] or None
-        await self._succeeded(
+        values = self._ok_values(
             feed,
             etag=result.etag,
             last_modified=result.last_modified,
             body_hash=result.body_hash,
             max_age=result.max_age,
-            title=title,
+            title=(parsed.title or "").strip()[:300] or None,
             had_new=found.stored > 0,
             parsed=True,
         )
+        async with self._commit:
+            queued = await self._commit_poll(feed.id, found, alerts, now, values)
+        await self._recovered(feed)
         if queued and self.on_queued:
             self.on_queued()
         log.info(
@@ -218,9 +223,20 @@ class Poller:
         found: Detection,
         alerts: list[tuple[AlertItem, tuple[str, ...]]],
         now: datetime,
+        feed_values: dict[str, object],
     ) -> int:
-        """Record the entries and queue the alerts in one transaction."""
-        remap = await claimed_elsewhere(self.storage, feed_id, found.new_rows, now=now)
+        """Record the entries, queue the alerts and update the feed in one transaction."""
+        announced = {item.story_key for item, _ in alerts}
+        remap = (
+            await claimed_elsewhere(
+                self.storage,
+                feed_id,
+                [r for r in found.new_rows if r["story_key"] in announced],
+                now=now,
+            )
+            if announced
+            else {}
+        )
         rows = [
             {**r, "story_key": remap.get(r["story_key"], r["story_key"])} for r in found.new_rows
         ]
@@ -234,10 +250,15 @@ class Poller:
                     item = replace(item, story_key=remap[item.story_key])
                 deliveries += route(item, topics, subs, now=now, platforms=self.platforms)
         return await self.storage.commit_poll(
-            feed_id, new_rows=rows, seen_keys=found.seen_keys, deliveries=deliveries, now=now
+            feed_id,
+            new_rows=rows,
+            seen_keys=found.seen_keys,
+            deliveries=deliveries,
+            now=now,
+            feed_values=feed_values,
         )
 
-    async def _succeeded(
+    def _ok_values(
         self,
         feed: FeedRow,
         *,
@@ -248,7 +269,8 @@ class Poller:
         title: str | None = None,
         had_new: bool = False,
         parsed: bool = False,
-    ) -> None:
+    ) -> dict[str, object]:
+        """The feed's row after a successful poll (health reset, next poll scheduled)."""
         now = self.clock.now()
         values: dict[str, object] = {
             "etag": etag,
@@ -267,9 +289,21 @@ class Poller:
             values["last_new_at"] = now
         if parsed:
             values["last_parsed_at"] = now
-        await self.storage.update_feed(feed.id, **values)
+        return values
+
+    async def _recovered(self, feed: FeedRow) -> None:
         if feed.state == "disabled":
             await self.notifier.feed_recovered(feed)
+
+    async def flush(self) -> None:
+        """Write the batched rows of feeds that answered "nothing changed" (one transaction).
+
+        A warm round is mostly 304s; one transaction per feed would cost more than the fetch.
+        Losing a batch to a crash only means those feeds are polled again when their lease ends.
+        """
+        batch, self._unchanged = self._unchanged, []
+        if batch:
+            await self.storage.update_feeds(batch)
 
     async def _failed(self, feed: FeedRow, error: str, retry_after: float | None) -> PollResult:
         now = self.clock.now()

@@ -280,6 +280,42 @@ class Storage:
             row = (await conn.execute(select(t.feeds).where(t.feeds.c.url == url))).one()
             return _feed(row), True
 
+    async def sync_config_feeds(self, feeds: Sequence[dict[str, Any]], *, now: datetime) -> None:
+        """Insert the config's feeds (due at once) and refresh the settings of known ones."""
+        if not feeds:
+            return
+        c = t.feeds.c
+        async with self.engine.begin() as conn:
+            known = {r.url: r.id for r in await conn.execute(select(c.url, c.id))}
+            fresh = [f for f in feeds if f["url"] not in known]
+            if fresh:
+                await conn.execute(
+                    self._insert_ignore(t.feeds, "url"),
+                    [
+                        {
+                            **f,
+                            "source": "config",
+                            "next_poll_at": now,
+                            "state": "new",
+                            "consecutive_failures": 0,
+                            "created_at": now,
+                        }
+                        for f in fresh
+                    ],
+                )
+            for f in feeds:
+                if f["url"] in known:
+                    await conn.execute(
+                        update(t.feeds)
+                        .where(c.id == known[f["url"]])
+                        .values(
+                            name=f["name"],
+                            interval=f["interval"],
+                            backfill=f["backfill"],
+                            source="config",
+                        )
+                    )
+
     async def remove_feed(self, url: str) -> bool:
         async with self.engine.begin() as conn:
             res = await conn.execute(delete(t.feeds).where(t.feeds.c.url == url))
@@ -323,6 +359,12 @@ class Storage:
         )
         # Callers see the schedule as it was when claimed (the poll decides the next one).
         return [replace(_feed(r), next_poll_at=now) for r in rows]
+
+    async def update_feeds(self, rows: Sequence[tuple[int, dict[str, Any]]]) -> None:
+        """Apply several feeds' updates in one transaction."""
+        async with self.engine.begin() as conn:
+            for feed_id, values in rows:
+                await conn.execute(update(t.feeds).where(t.feeds.c.id == feed_id).values(**values))
 
     async def update_feed(self, feed_id: int, **values: Any) -> None:
         async with self.engine.begin() as conn:
@@ -387,6 +429,7 @@ class Storage:
         seen_keys: Sequence[str],
         deliveries: Sequence[dict[str, Any]],
         now: datetime,
+        feed_values: dict[str, Any] | None = None,
     ) -> int:
         """In one transaction: record new entries, refresh ``last_seen_at`` of those still in
         the feed, and queue their deliveries. Returns how many deliveries were queued (a
@@ -402,6 +445,10 @@ class Storage:
                     update(t.entries)
                     .where(t.entries.c.feed_id == feed_id, t.entries.c.key.in_(chunk))
                     .values(last_seen_at=now)
+                )
+            if feed_values:
+                await conn.execute(
+                    update(t.feeds).where(t.feeds.c.id == feed_id).values(**feed_values)
                 )
             return await self._enqueue(conn, deliveries)
 
@@ -604,6 +651,29 @@ class Storage:
                 .values(state="paused", paused_reason=reason[:300])
             )
             return int(res.rowcount or 0)
+
+    async def add_config_subscriptions(
+        self, subs: Sequence[tuple[str, str, str, str]], *, now: datetime
+    ) -> None:
+        """Insert (platform, workspace, channel, topic) rows that do not exist yet; existing ones
+        keep their state."""
+        if not subs:
+            return
+        rows = [
+            {
+                "platform": p,
+                "workspace": w,
+                "channel": c,
+                "topic": topic,
+                "state": "active",
+                "source": "config",
+                "created_at": now,
+            }
+            for p, w, c, topic in dict.fromkeys(subs)
+        ]
+        ins = self._insert_ignore(t.subscriptions, "platform", "workspace", "channel", "topic")
+        async with self.engine.begin() as conn:
+            await conn.execute(ins, rows)
 
     async def remove_config_subscriptions_except(
         self, keep: Iterable[tuple[str, str, str, str]]
