@@ -32,6 +32,7 @@ import aiohttp
 import yarl
 
 from bot.adapter import AdapterContext, CommandHandler
+from bot.clock import Clock, SystemClock
 from bot.errors import (
     AdapterFatalError,
     ConfigError,
@@ -284,6 +285,28 @@ def delivery_error(exc: BaseException, token: str | None = None) -> DeliveryErro
 
 ErrorHook = Callable[[str, BaseException], None]
 
+# Discord allows 50 requests/s per bot across all routes, and discord.py only reacts to the
+# global limit after a 429. Staying a little under it proactively means fan-out never earns one.
+GLOBAL_RATE = 48.0
+
+
+class GlobalPace:
+    """Spaces calls at least ``1/rate`` s apart (no bursts), so no 1-second window exceeds
+    ``rate`` however many channels a story fans out to."""
+
+    def __init__(self, rate: float, clock: Clock) -> None:
+        self.interval = 1.0 / rate
+        self.clock = clock
+        self._next = 0.0
+        self._lock = asyncio.Lock()
+
+    async def wait(self) -> None:
+        async with self._lock:
+            now = self.clock.monotonic()
+            if self._next > now:
+                await self.clock.sleep(self._next - now)
+            self._next = max(now, self._next) + self.interval
+
 
 class _Client(discord.Client):
     """discord.Client wired back to its adapter (setup, readiness, errors)."""
@@ -324,6 +347,7 @@ class DiscordAdapter:
         send_timeout: float = 60.0,
         defer_after: float = 1.5,
         error_hook: ErrorHook | None = None,
+        clock: Clock | None = None,
     ) -> None:
         self.settings = settings
         self.token = token
@@ -333,6 +357,7 @@ class DiscordAdapter:
         self.send_timeout = send_timeout
         self.defer_after = defer_after
         self.error_hook = error_hook
+        self.pace = GlobalPace(GLOBAL_RATE, clock or SystemClock())
         self.client: _Client | None = None
         self.tree: app_commands.CommandTree[_Client] | None = None
         self.synced: list[str] = []  # targets synced by this adapter ("global" or a guild id)
@@ -656,6 +681,7 @@ class DiscordAdapter:
     async def _post(
         self, target: discord.PartialMessageable, embed: discord.Embed, nonce: str
     ) -> str:
+        await self.pace.wait()
         try:
             message = await asyncio.wait_for(
                 target.send(embed=embed, nonce=nonce, allowed_mentions=NO_MENTIONS),
@@ -688,5 +714,8 @@ def create(ctx: AdapterContext) -> DiscordAdapter:
             ["adapters.discord: no bot token; set HERALD_DISCORD_TOKEN (see docs/discord.md)"]
         )
     return DiscordAdapter(
-        ctx.settings.adapters.discord, token, sync_state=Path("var") / "discord-commands.json"
+        ctx.settings.adapters.discord,
+        token,
+        sync_state=Path("var") / "discord-commands.json",
+        clock=ctx.clock,
     )

@@ -9,6 +9,7 @@ Any exception discord.py would merely log in a command handler or event fails th
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import random
 from collections.abc import AsyncIterator, Callable
@@ -675,3 +676,15 @@ async def test_a_shard_identifies_with_its_shard(
     finally:
         await shard.stop()
     assert fake.identify_payloads[0]["shard"] == [1, 2]
+
+
+async def test_global_pace_keeps_every_second_under_the_limit() -> None:
+    clock = ManualClock(T0)
+    pace = da.GlobalPace(50.0, clock)
+    stamps = []
+    for _ in range(30):
+        await pace.wait()
+        stamps.append(clock.monotonic())
+    gaps = [b - a for a, b in itertools.pairwise(stamps)]
+    assert min(gaps) >= 0.02 - 1e-9  # 50/s means at least 20 ms apart, never a burst
+    assert stamps[-1] - stamps[0] < 0.6 + 1e-9  # and no slower than that
