@@ -123,11 +123,11 @@ BOILERPLATE: tuple[Boilerplate, ...] = (
     # "[…]" / "[...]" excerpt trailers: the sentence before was cut, so mark it as cut.
     Boilerplate(("[…]", "[...]"), re.compile(r"\s*\[(?:…|\.{3})\]\s*$"), ELLIPSIS),
     # Wire-service datelines at the very start: "(Reuters) -", "WASHINGTON (AP) —",
-    # "LONDON, March 3 (Reuters) -", "(CNN)" (which CNN glues to the first word).
+    # "LONDON, March 3 (Reuters) -", "New Delhi, India (CNN)" (which CNN glues to the first word).
     Boilerplate(
         ("(ap)", "(reuters)", "(afp)", "(cnn)", "(upi)", "(bloomberg)", "(dpa)", "(pa)"),
         re.compile(
-            r"^\s*(?:[A-Z][\w.'’ -]{0,40}?(?:,\s*[A-Z][a-z]{2,8}\.?\s+\d{1,2})?\s*)?"
+            r"^\s*(?:[A-Z][\w.,'’ -]{0,40}?(?:,\s*[A-Z][a-z]{2,8}\.?\s+\d{1,2})?\s*)?"
             r"\((?:AP|Reuters|AFP|CNN|UPI|Bloomberg|dpa|PA)\)\s*(?:[-—–]{1,2}|:)?\s*"
         ),
         "",
@@ -173,13 +173,26 @@ BOILERPLATE: tuple[Boilerplate, ...] = (
         ("media playback",),
         re.compile(r"Media playback is (?:not supported|unsupported) on (?:this|your) device"),
     ),
-    # BBC local-news promo, glued to the next paragraph: "Updates on this story and more from
-    # LeicestershireThree other cats..." (cut at the glue, else at the end of the sentence).
+    # BBC local-news promos, glued to the next paragraph: "Updates on this story and more from
+    # LeicestershireThree other cats...", "More on this and other South Yorkshire storiesThe
+    # union...", "Local Live has all the latest travel newsFirst said..." (cut at the glue, else
+    # at the end of the sentence).
     Boilerplate(
-        ("updates on this story",),
+        ("updates on this story", "more on this", "more stories from", "local live has"),
         re.compile(
-            r"Updates on this story and (?:more|others) (?:from|on) "
-            r"(?:[^.!?…]*?[a-z](?=[A-Z])|" + _TO_SENTENCE_END + ")"
+            r"(?:(?:Follow )?[Uu]pdates on this story and (?:more|others|other news) (?:from|on)"
+            r"|More on this (?:story )?and other|More stories from|Local Live has all the latest)"
+            r" (?:[^.!?…]*?[a-z](?=[A-Z])|" + _TO_SENTENCE_END + ")"
+        ),
+    ),
+    # BBC interactive-content notice and reader-contribution form, whole sentences.
+    Boilerplate(
+        ("older browsers", "non-interactive version", "bbc journalist", "sending us pictures"),
+        re.compile(
+            _SENTENCE_START
+            + r"(?:We are aware that this interactive|You can find a non-interactive version"
+            r"|If you are happy to be contacted by a BBC journalist|When sending us pictures)"
+            + _TO_SENTENCE_END
         ),
     ),
     # Daily Mail video prompt.
@@ -228,7 +241,9 @@ def strip_boilerplate(text: str) -> str:
 # paragraphs ("in 2013.Leeds Crown Court", 'basis".NRW said'), so a stop between a lower-case
 # letter/digit/closer and a capitalised word is a candidate too; a quote after such a glued stop
 # is left to the next sentence, since it is as often an opening quote as a closing one.
-_END = re.compile(r"[.!?…]+[\"'”’»)\]]*(?=\s)|[.!?]+(?=[\"“]?[A-Z][A-Za-z])|[。！？]+[」』”’)]*")
+_END = re.compile(
+    r"[.!?…]+[\"'”’»)\]]*(?=\s)|[.!?]+(?=[\"“]?(?:[A-Z][A-Za-z]|[AI]\s))|[。！？]+[」』”’)]*"
+)
 _GLUE_BEFORE = '"”’)'
 
 # Never a sentence end: titles and Latin abbreviations that precede what they qualify.
@@ -253,6 +268,19 @@ _OPENERS = "\"'“‘«([¿¡"
 _FIRST_WORD = re.compile(r"[\"'“‘«(\[¿¡]*(\w+)")
 
 
+def _glued_after_acronym(text: str, match: re.Match[str]) -> bool:
+    # "in the UK.The line was closed": an acronym (letters only, so not "U.S.Army") glued to a
+    # word that typically starts a sentence (so not "ASP.NET").
+    token = text[text.rfind(" ", 0, match.start()) + 1 : match.start()]
+    word = _FIRST_WORD.match(text, match.end())
+    return (
+        len(token) >= 2
+        and token.isalpha()
+        and word is not None
+        and word.group(1).casefold() in _STARTERS
+    )
+
+
 def _is_boundary(text: str, match: re.Match[str]) -> bool:
     punct = match.group()
     if punct[0] in "。！？":
@@ -260,7 +288,12 @@ def _is_boundary(text: str, match: re.Match[str]) -> bool:
     nxt_at = match.end()
     if nxt_at < len(text) and not text[nxt_at].isspace():
         before = text[match.start() - 1] if match.start() else " "
-        if not (before.islower() or before.isdigit() or before in _GLUE_BEFORE):
+        if not (
+            before.islower()
+            or before.isdigit()
+            or before in _GLUE_BEFORE
+            or _glued_after_acronym(text, match)
+        ):
             return False  # "U.S.Army", "ASP.NET": not a glued paragraph
     while nxt_at < len(text) and text[nxt_at].isspace():
         nxt_at += 1
@@ -323,6 +356,18 @@ _STOPWORDS = _wordset(
 
 def _tokens(text: str) -> list[str]:
     return _WORD.findall(text.casefold())
+
+
+# Inflections folded together so that "drilling", "drilled" and "drills" count as one word when
+# sentences are compared. Longest suffix first; the stem keeps at least three letters.
+_SUFFIXES = ("ies", "ing", "ed", "es", "ly", "s")
+
+
+def _stem(word: str) -> str:
+    for suffix in _SUFFIXES:
+        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
+            return word[: -len(suffix)]
+    return word
 
 
 def _content(tokens: Sequence[str]) -> list[str]:
@@ -490,6 +535,10 @@ _CONNECTIVE = re.compile(r"(?:And|But|However|Meanwhile|Also|So|Yet)\b,?\s+(?=[\
 # Quoted speech: a sentence that opens or closes a quotation, or speaks in the first person, is
 # colour rather than the news ("'I was over the moon,' he said.").
 _QUOTED = re.compile(r"^[\"'“‘]|[\"'”’]$")
+# A colon before a capital or a quote mark introduces a quotation ('He added: "We won."'), labels
+# a photo caption glued into the text ("Flying high: Half of the kite...") or starts a list
+# (team line-ups): none of them states the news.
+_LABELLED = re.compile(r":\s+[\"'“‘A-Z]")
 _FIRST_PERSON = _wordset("i me my mine we us our ours")
 
 
@@ -506,19 +555,20 @@ class ExtractiveSummarizer:
     """Lead-biased sentence scoring; the default summarizer.
 
     A sentence scores ``position_weight * prior`` plus ``(1 - position_weight)`` times its
-    centrality (how many other sentences share its content words, normalised by length and
-    scaled to the document's best). The prior is flat over the first ``plateau + 1`` sentences
-    and then decays as ``exp(-(index - plateau) / decay)``: news states its point in the first
-    few sentences, not only the first (papers put photo captions and a second angle there).
-    The score is then multiplied by a length bonus (``1 + length_weight * min(chars, 250) /
-    250``: a fuller sentence tells more within the same two-sentence budget) and by
-    ``speech_penalty`` for quoted or first-person speech; sentences shorter than
-    ``min_tokens`` words count half. Sentences are picked greedily; each pick after the first is
-    discounted by ``redundancy`` times the share of its content words already said by the
-    headline or the sentences already picked, so the summary adds to the title instead of
-    repeating it. Short parentheticals and a leading "But"/"And" are dropped. The picks are
-    returned in document order; if the best one alone is too long it is cut with "…" rather
-    than replaced by a weaker sentence that fits.
+    centrality (the cosine between its stemmed content-word counts and those of the rest of the
+    document, scaled to the document's best). The prior is flat over the first ``plateau + 1``
+    sentences and then decays as ``exp(-(index - plateau) / decay)``: news states its point in
+    the first few sentences, not only the first (papers put photo captions and a second angle
+    there). The score is then multiplied by a length bonus (``1 + length_weight * min(chars,
+    250) / 250``: a fuller sentence tells more within the same two-sentence budget) and by
+    ``speech_penalty`` for quoted or first-person speech and for colon-labelled text (quotation
+    intros, glued photo captions, line-ups); sentences shorter than ``min_tokens`` words count
+    half. Sentences are picked greedily; each pick after the first is discounted by
+    ``redundancy`` times the share of its content words already said by the headline or the
+    sentences already picked, so the summary adds to the title instead of repeating it. Short
+    parentheticals and a leading "But"/"And" are dropped. The picks are returned in document
+    order; if the best one alone is too long it is cut with "…" rather than replaced by a
+    weaker sentence that fits.
 
     The defaults were chosen on the develop half (odd ids) of ../shared/data/summarization and
     are reported on the other half by ``bench/summaries``.
@@ -546,20 +596,28 @@ class ExtractiveSummarizer:
         self.redundancy = redundancy
 
     def _scores(self, sentences: Sequence[_Sentence]) -> list[float]:
-        freq = Counter(w for s in sentences for w in set(s.content))
-        # Words seen in one sentence only say nothing about what the document is about.
-        salient = {w: c - 1 for w, c in freq.items() if c > 1}
-        centrality = [
-            sum(salient.get(w, 0) for w in set(s.content)) / math.sqrt(len(s.tokens))
-            for s in sentences
-        ]
+        stems = [Counter(_stem(w) for w in s.content) for s in sentences]
+        document: Counter[str] = Counter()
+        for own in stems:
+            document.update(own)
+        centrality: list[float] = []
+        for own in stems:
+            # Cosine between the sentence's word counts and the rest of the document's (the
+            # rest's norm is the same for every sentence, so it is left out): words the sentence
+            # shares with the others count by how often the others use them.
+            shared = sum(n * (document[w] - n) for w, n in own.items())
+            centrality.append(shared / math.sqrt(sum(n * n for n in own.values())) if own else 0.0)
         top = max(centrality, default=0.0) or 1.0
         scores: list[float] = []
         for s, cent in zip(sentences, centrality, strict=True):
             prior = math.exp(-max(0, s.index - self.plateau) / self.decay)
             score = self.position_weight * prior + (1 - self.position_weight) * cent / top
             score *= 1 + self.length_weight * min(len(s.text), 250) / 250
-            if _QUOTED.search(s.text) or _FIRST_PERSON.intersection(s.tokens):
+            if (
+                _QUOTED.search(s.text)
+                or _LABELLED.search(s.text)
+                or _FIRST_PERSON.intersection(s.tokens)
+            ):
                 score *= self.speech_penalty
             if len(s.tokens) < self.min_tokens:
                 score *= 0.5

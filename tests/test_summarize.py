@@ -87,6 +87,18 @@ DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "summarization"
             ["Le président a parlé à Zürich.", "Élodie a confirmé ça."],
         ),
         ("今日は晴れ。明日は雨です！", ["今日は晴れ。", "明日は雨です！"]),
+        (
+            "The line runs to the rest of the UK.The line was shut in 2014.",
+            ["The line runs to the rest of the UK.", "The line was shut in 2014."],
+        ),
+        (
+            "He was last seen in December 2000.A search began on Saturday.",
+            ["He was last seen in December 2000.", "A search began on Saturday."],
+        ),
+        (
+            "He joined the U.S.Army in 1990. The ASP.NET site went live.",
+            ["He joined the U.S.Army in 1990.", "The ASP.NET site went live."],
+        ),
         ("A fragment without a stop", ["A fragment without a stop"]),
         ("", []),
     ],
@@ -150,6 +162,21 @@ BODY = "The council approved the budget on Tuesday."
         (f"{BODY} Follow @BBCNewsbeat on Twitter and Instagram", "Follow"),
         (f"18 March 2014 Last updated at 09:22 GMT{BODY}", "Last updated"),
         (f"Updates on this story and more from Leicestershire{BODY}", "Leicestershire"),
+        (f"Follow updates on this story and other news from Essex{BODY}", "Essex"),
+        (f"{BODY} More on this and other South Yorkshire stories{BODY}", "Yorkshire"),
+        (f"{BODY} More stories from across Yorkshire{BODY}", "Yorkshire"),
+        (f"{BODY} Local Live has all the latest travel news{BODY}", "Local Live"),
+        (
+            "We are aware that this interactive video may not work on some older browsers. "
+            f"You can find a non-interactive version of the content below. {BODY}",
+            "interactive",
+        ),
+        (
+            f"{BODY} If you are happy to be contacted by a BBC journalist please leave a "
+            "telephone number that we can contact you on.",
+            "journalist",
+        ),
+        (f"New Delhi, India (CNN){BODY}", "Delhi"),
     ],
 )
 def test_each_boilerplate_family_is_removed(text: str, gone: str) -> None:
@@ -507,6 +534,34 @@ def test_quoted_speech_loses_to_reported_fact() -> None:
     out = ExtractiveSummarizer().summarize("", text)
     assert "never seen" not in out
     assert "Engineers said" in out
+
+
+def test_colon_labelled_text_loses_to_reported_fact() -> None:
+    # A glued photo caption ("Label: ...") and a quotation intro repeat the story's words but
+    # are not the news; the reported fact of similar length and position wins.
+    text = (
+        "Swollen river: Flooding closed the main bridge into Riverton on Monday after rain. "
+        "The mayor told reporters: Riverton bridge flooding will close the road for weeks now. "
+        "Engineers said the Riverton bridge would stay shut while divers inspect its piers."
+    )
+    out = ExtractiveSummarizer().summarize("", text, max_sentences=1)
+    assert out.startswith("Engineers said")
+
+
+def test_centrality_counts_inflected_forms_as_one_word() -> None:
+    # The second sentence shares its topic with the third only through other inflections
+    # ("drilled"/"drilling", "wells"/"well", "tremors"/"tremor"); the first shares two words
+    # verbatim with the last. Counted as words, the first is the more central; counted as
+    # stems, the drilling sentence is.
+    text = (
+        "Residents gathered in the hall near the old church to discuss plans today. "
+        "The company drilled new wells after tremors stopped during summer months. "
+        "Drilling of the well caused a tremor, and the company drills again. "
+        "The hall and church were quiet."
+    )
+    summarizer = ExtractiveSummarizer(position_weight=0.0, length_weight=0.0)
+    out = summarizer.summarize("", text, max_sentences=1)
+    assert out.startswith("The company drilled")
 
 
 def test_second_sentence_adds_to_the_title_and_first_pick() -> None:
