@@ -19,6 +19,7 @@ from bot.clock import Clock, SystemClock
 from bot.commands import CommandService
 from bot.dispatch import Dispatcher
 from bot.fetch import Fetcher, FetchLimits
+from bot.health import HealthServer, Metrics
 from bot.notices import Notifier
 from bot.poller import Poller, PollResult
 from bot.sandbox import ParsePool
@@ -66,6 +67,8 @@ class Herald:
         self._schedule: Schedule | None = None
         self._stop = asyncio.Event()
         self._started: list[Adapter] = []
+        self.metrics = Metrics()
+        self.health: HealthServer | None = None
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -97,6 +100,7 @@ class Herald:
                 clock=self.clock,
                 rng=self.rng,
                 notifier=self.notifier,
+                metrics=self.metrics,
             )
             for a in self.adapters
         ]
@@ -132,6 +136,9 @@ class Herald:
 
     async def close(self) -> None:
         self._stop.set()
+        if self.health is not None:
+            await self.health.stop()
+            self.health = None
         if self._schedule is not None:
             self._schedule.shutdown()
         for task in self._tasks:
@@ -216,9 +223,12 @@ class Herald:
                     progress(done, len(feeds))
 
         try:
-            return list(await asyncio.gather(*(one(f) for f in feeds)))
+            results = list(await asyncio.gather(*(one(f) for f in feeds)))
         finally:
             await self.poller.flush()
+        for r in results:
+            self.metrics.poll(r)
+        return results
 
     async def poll_due(self) -> list[PollResult]:
         """Claim the feeds whose time has come and poll them (safe with several instances)."""
@@ -268,6 +278,12 @@ class Herald:
 
     async def run_forever(self) -> None:
         """Run until :meth:`request_stop` (or cancellation)."""
+        h, slack = self.settings.health, self.settings.adapters.slack
+        enabled = h.enabled if h.enabled is not None else (slack.enabled and slack.mode == "http")
+        if enabled:
+            # Up before the adapters: liveness answers during a slow connect, readiness waits.
+            self.health = HealthServer(self, self.metrics, host=h.host, port=h.port)
+            await self.health.start()
         await self.start_adapters()
         await self.housekeeping()
         self._schedule = Schedule(

@@ -27,6 +27,8 @@ from bot.commands import topic_test
 from bot.errors import CommandError, ConfigError, FetchError, HeraldError, ParseError, StorageError
 from bot.fetch import Fetcher
 from bot.normalize import read_feed_off_loop
+from bot.redact import install as install_redaction
+from bot.redact import redact
 from bot.settings import Settings, load_settings
 from bot.storage import open_storage
 from bot.summarize import make_summarizer
@@ -165,7 +167,7 @@ async def cmd_feeds_list(args: argparse.Namespace, settings: Settings) -> int:
                     "name": f.display_name,
                     "state": "ok" if f.state == "new" else f.state,
                     "polled": f.last_polled_at is not None,
-                    "last_error": f.last_error,
+                    "last_error": redact(f.last_error) if f.last_error else None,
                     "consecutive_failures": f.consecutive_failures,
                     "last_polled_at": f.last_polled_at.isoformat() if f.last_polled_at else None,
                     "last_new_at": f.last_new_at.isoformat() if f.last_new_at else None,
@@ -211,7 +213,7 @@ async def cmd_feeds_check(args: argparse.Namespace, settings: Settings) -> int:
             result.body, url=result.url, content_type=result.content_type
         )
     except (FetchError, ParseError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {redact(exc)}", file=sys.stderr)
         return 1
     finally:
         await fetcher.close()
@@ -321,11 +323,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     for noisy in ("apscheduler", "alembic", "aiosqlite", "asyncio"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    install_redaction()
     config = _config_path(getattr(args, "config", None), getattr(args, "default_config", None))
     try:
         settings = load_settings(config)
     except ConfigError as exc:
-        print(f"herald: {exc}", file=sys.stderr)
+        print(f"herald: {redact(exc)}", file=sys.stderr)
         return 2
     fn: Callable[[argparse.Namespace, Settings], Coroutine[Any, Any, int]] = args.fn
     try:
@@ -333,11 +336,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     except ConfigError as exc:
-        print(f"herald: {exc}", file=sys.stderr)
+        print(f"herald: {redact(exc)}", file=sys.stderr)
         return 2
     except StorageError as exc:
-        print(f"herald: storage: {exc}", file=sys.stderr)
+        print(f"herald: storage: {redact(exc)}", file=sys.stderr)
         return 3
     except HeraldError as exc:
-        print(f"herald: {exc}", file=sys.stderr)
+        print(f"herald: {redact(exc)}", file=sys.stderr)
         return 1

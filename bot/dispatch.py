@@ -24,6 +24,7 @@ from bot.errors import (
     RejectedDeliveryError,
     TransientDeliveryError,
 )
+from bot.health import Metrics
 from bot.notices import Notifier
 from bot.outbox import digest_row, to_alert
 from bot.settings import DeliverySettings
@@ -43,6 +44,7 @@ class Dispatcher:
         clock: Clock,
         rng: random.Random,
         notifier: Notifier,
+        metrics: Metrics | None = None,
     ) -> None:
         self.adapter = adapter
         self.platform = adapter.platform
@@ -51,6 +53,7 @@ class Dispatcher:
         self.clock = clock
         self.rng = rng
         self.notifier = notifier
+        self.metrics = metrics
         self.stopped = False
         self.sent = 0
         self._ready_at: dict[tuple[str, str], float] = {}
@@ -127,8 +130,21 @@ class Dispatcher:
         return sent
 
     async def _send(self, row: DeliveryRow) -> str:
-        """Send one delivery: ``sent``, ``retry`` (rescheduled or given up), ``refused``
-        (the channel is gone: paused) or ``stopped`` (the adapter cannot go on)."""
+        started = self.clock.monotonic()
+        outcome = await self._attempt(row)
+        if self.metrics is not None:
+            delay = (
+                (self.clock.now() - row.created_at).total_seconds() if outcome == "sent" else None
+            )
+            self.metrics.delivery(
+                outcome, self.clock.monotonic() - started, platform=self.platform, delay=delay
+            )
+        return outcome
+
+    async def _attempt(self, row: DeliveryRow) -> str:
+        """Send one delivery: ``sent``, ``retry`` (rescheduled), ``given_up`` (too many
+        attempts), ``rejected`` (invalid message), ``refused`` (the channel is gone: paused) or
+        ``stopped`` (the adapter cannot go on)."""
         alert = to_alert(row)
         try:
             message_id = await self.adapter.send_alert(alert)
@@ -139,7 +155,7 @@ class Dispatcher:
                 await self.notifier.delivery_given_up(
                     row.platform, row.workspace, row.channel, alert.item.title, str(exc)
                 )
-                return "retry"
+                return "given_up"
             delay = self.backoff(attempts, exc.retry_after)
             log.info(
                 "delivery %s to %s failed (%s); retry in %.0f s", row.id, row.channel, exc, delay
@@ -156,7 +172,7 @@ class Dispatcher:
             await self.notifier.delivery_given_up(
                 row.platform, row.workspace, row.channel, alert.item.title, str(exc)
             )
-            return "retry"
+            return "rejected"
         except PermanentDeliveryError as exc:
             reason = str(exc)
             paused = await self.storage.pause_channel(

@@ -21,6 +21,7 @@ from bot.fetch import Fetcher
 from bot.normalize import read_feed_off_loop
 from bot.notices import Notifier
 from bot.outbox import route
+from bot.redact import redact
 from bot.sandbox import ParsePool, read_feed_sandboxed
 from bot.settings import Settings
 from bot.storage import FeedRow, Storage
@@ -314,7 +315,7 @@ class Poller:
         if state == "disabled":
             # Still probed now and then, so a feed that comes back is noticed.
             next_at = now + timedelta(seconds=self.settings.schedule.max_backoff)
-        message = one_line(error)
+        message = redact(one_line(error))
         await self.storage.update_feed(
             feed.id,
             consecutive_failures=failures,

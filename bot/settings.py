@@ -91,7 +91,9 @@ class DeliverySettings(_Section):
     max_attempts: int = Field(12, ge=1, le=1000)
     retry_base: float = Field(5.0, gt=0)
     retry_max: float = Field(3600.0, gt=0)
-    lease: float = Field(300.0, ge=10, description="a claimed delivery is retried after this")
+    # Short enough that a delivery interrupted by a crash is re-sent while the platform still
+    # remembers its idempotency key (Discord keeps nonces for a few minutes).
+    lease: float = Field(90.0, ge=10, description="a claimed delivery is retried after this")
 
 
 class SummarySettings(_Section):
@@ -118,6 +120,14 @@ class SummarySettings(_Section):
         if urlsplit(v).scheme not in ("http", "https"):
             raise ValueError("llm_base_url must be an http:// or https:// URL")
         return v
+
+
+class HealthSettings(_Section):
+    enabled: bool | None = Field(
+        None, description="serve /healthz, /readyz, /metrics; default: on only in Slack HTTP mode"
+    )
+    host: str = "127.0.0.1"
+    port: int = Field(8090, ge=0, le=65535)
 
 
 class FeedConfig(_Section):
@@ -235,6 +245,7 @@ class Settings(BaseSettings):
     subscriptions: tuple[SubscriptionConfig, ...] = ()
     admin_channels: tuple[AdminChannelConfig, ...] = ()
     adapters: AdapterSettings = AdapterSettings()
+    health: HealthSettings = HealthSettings()
 
     # Secrets: environment only (see load_settings), never printed.
     discord_token: SecretStr | None = None

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from sqlalchemy.sql import Insert
 
 from bot.errors import StorageError
+from bot.redact import redact
 from bot.storage import schema as t
 
 MIGRATIONS = Path(__file__).with_name("migrations")
@@ -59,7 +60,7 @@ class FeedRow:
 
     @property
     def display_name(self) -> str:
-        return self.name or self.title or self.url
+        return self.name or self.title or redact(self.url)
 
 
 @dataclass(frozen=True, slots=True)
