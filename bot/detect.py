@@ -134,13 +134,20 @@ async def detect(
     shared_links = {k for k, n in link_counts.items() if n > 1}
     link_hashes = {e.key: _link_hash(e, shared_links) for e in doc}
 
-    stored = await storage.entries_for_detect(
-        feed.id,
-        keys=[e.key for e in doc],
-        link_hashes=sorted({h for h in link_hashes.values() if h}),
-        title_hashes=sorted({sha(e.title_key) for e in doc if e.title_key}),
-        title_since=now - timedelta(days=same_title_days),
-        link_since=now - timedelta(days=cross_feed_days),
+    # A feed that never succeeded has no stored entries (entries and the feed's success are
+    # committed together), so its first poll needs no lookup; stories it announces are matched
+    # across feeds at commit time (``claimed_elsewhere``).
+    stored = (
+        []
+        if first_poll
+        else await storage.entries_for_detect(
+            feed.id,
+            keys=[e.key for e in doc],
+            link_hashes=sorted({h for h in link_hashes.values() if h}),
+            title_hashes=sorted({sha(e.title_key) for e in doc if e.title_key}),
+            title_since=now - timedelta(days=same_title_days),
+            link_since=now - timedelta(days=cross_feed_days),
+        )
     )
     doc_keys = {e.key for e in doc}
     own = [s for s in stored if s.feed_id == feed.id]

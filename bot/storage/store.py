@@ -11,7 +11,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, and_, delete, event, func, or_, select, update
+from sqlalchemy import Connection, and_, bindparam, delete, event, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
@@ -362,10 +362,18 @@ class Storage:
         return [replace(_feed(r), next_poll_at=now) for r in rows]
 
     async def update_feeds(self, rows: Sequence[tuple[int, dict[str, Any]]]) -> None:
-        """Apply several feeds' updates in one transaction."""
+        """Apply several feeds' updates in one transaction, one executemany per shape."""
+        shapes: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+        for feed_id, values in rows:
+            shapes.setdefault(tuple(sorted(values)), []).append({"_id": feed_id, **values})
         async with self.engine.begin() as conn:
-            for feed_id, values in rows:
-                await conn.execute(update(t.feeds).where(t.feeds.c.id == feed_id).values(**values))
+            for keys, params in shapes.items():
+                stmt = (
+                    update(t.feeds)
+                    .where(t.feeds.c.id == bindparam("_id"))
+                    .values({k: bindparam(k) for k in keys})
+                )
+                await conn.execute(stmt, params)
 
     async def update_feed(self, feed_id: int, **values: Any) -> None:
         async with self.engine.begin() as conn:
