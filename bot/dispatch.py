@@ -175,10 +175,7 @@ class Dispatcher:
             return "rejected"
         except PermanentDeliveryError as exc:
             reason = str(exc)
-            paused = await self.storage.pause_channel(
-                row.platform, row.workspace, row.channel, reason
-            )
-            await self.storage.fail_pending_for_channel(
+            paused = await self.storage.refuse_channel(
                 row.platform, row.workspace, row.channel, reason
             )
             log.warning(

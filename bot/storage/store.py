@@ -178,6 +178,10 @@ def _delivery(r: Any) -> DeliveryRow:
     )
 
 
+def _notice(r: Any) -> NoticeRow:
+    return NoticeRow(**{k: r._mapping[k] for k in NoticeRow.__slots__})
+
+
 def _sub(r: Any) -> SubscriptionRow:
     return SubscriptionRow(**{k: r._mapping[k] for k in SubscriptionRow.__slots__})
 
@@ -645,19 +649,21 @@ class Storage:
             )
             return [_sub(r) for r in rows]
 
-    async def pause_channel(self, platform: str, workspace: str, channel: str, reason: str) -> int:
-        """Pause every active subscription of a channel; returns how many were paused."""
-        c = t.subscriptions.c
+    async def refuse_channel(self, platform: str, workspace: str, channel: str, reason: str) -> int:
+        """A channel refuses us for good: pause its active subscriptions and fail its pending
+        deliveries, in one transaction. Returns how many subscriptions were paused."""
+        where = {"platform": platform, "workspace": workspace, "channel": channel}
+        s, d = t.subscriptions.c, t.deliveries.c
         async with self.engine.begin() as conn:
             res = await conn.execute(
                 update(t.subscriptions)
-                .where(
-                    c.platform == platform,
-                    c.workspace == workspace,
-                    c.channel == channel,
-                    c.state == "active",
-                )
+                .where(*(s[k] == v for k, v in where.items()), s.state == "active")
                 .values(state="paused", paused_reason=reason[:300])
+            )
+            await conn.execute(
+                update(t.deliveries)
+                .where(*(d[k] == v for k, v in where.items()), d.status == "pending")
+                .values(status="failed", last_error=reason[:500])
             )
             return int(res.rowcount or 0)
 
@@ -853,23 +859,6 @@ class Storage:
                 .values(status="failed", last_error=error[:500])
             )
 
-    async def fail_pending_for_channel(
-        self, platform: str, workspace: str, channel: str, error: str
-    ) -> int:
-        c = t.deliveries.c
-        async with self.engine.begin() as conn:
-            res = await conn.execute(
-                update(t.deliveries)
-                .where(
-                    c.platform == platform,
-                    c.workspace == workspace,
-                    c.channel == channel,
-                    c.status == "pending",
-                )
-                .values(status="failed", last_error=error[:500])
-            )
-            return int(res.rowcount or 0)
-
     async def deliveries(self, status: str | None = None) -> list[DeliveryRow]:
         q = select(t.deliveries).order_by(t.deliveries.c.id)
         if status is not None:
@@ -911,10 +900,7 @@ class Storage:
                 .where(c.platform == platform, c.status == "pending")
                 .order_by(c.id)
             )
-            return [
-                NoticeRow(r.id, r.platform, r.workspace, r.channel, r.text, r.status, r.created_at)
-                for r in rows
-            ]
+            return [_notice(r) for r in rows]
 
     async def mark_notice(self, notice_id: int, status: str, now: datetime) -> None:
         async with self.engine.begin() as conn:
@@ -927,10 +913,7 @@ class Storage:
     async def notices(self) -> list[NoticeRow]:
         async with self.engine.connect() as conn:
             rows = await conn.execute(select(t.notices).order_by(t.notices.c.id))
-            return [
-                NoticeRow(r.id, r.platform, r.workspace, r.channel, r.text, r.status, r.created_at)
-                for r in rows
-            ]
+            return [_notice(r) for r in rows]
 
     async def run(self, fn: Any) -> Any:
         """Run ``fn(conn)`` in one transaction (for tests and maintenance scripts)."""
