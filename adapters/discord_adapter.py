@@ -4,8 +4,12 @@ Owns the translation between Discord and the core: slash commands and autocomple
 text grammar (``subscribe nato``) through ``CommandHandler``; ``Alert``/``Notice``/``Reply`` →
 embeds escaped for Discord markdown and mentions. Delivery goes over REST with a nonce derived
 from the delivery id (``enforce_nonce``), so a retry after a timeout or a crash never posts twice;
-discord.py's own limiter handles REST rate limits. Command sync happens only when the command set
-changed (its hash is kept in a small JSON file). The bot needs no privileged intents.
+discord.py's own limiter handles REST rate limits. A 429 without Discord's ``Via`` header (or with
+a non-JSON body) is Cloudflare refusing this IP: the adapter then stops sending altogether for a
+long pause and answers every send with the same ``TransientDeliveryError`` without a request, so
+the dispatcher backs off on every channel instead of deepening the ban. Command sync happens
+only when the command set changed (its hash is kept in a small JSON file). The bot needs no
+privileged intents.
 
 ``api_base_url``/``gateway_url`` are wired to discord.py's class-level ``Route.BASE`` and
 ``DiscordWebSocket.DEFAULT_GATEWAY`` while the adapter runs (restored on stop): one Discord
@@ -255,6 +259,41 @@ def _scrub(text: str, token: str | None) -> str:
     return text.replace(token, "***") if token else text
 
 
+# A Cloudflare ban (Discord: after 10,000 invalid requests in 10 minutes) lasts far longer than a
+# rate limit and every request during it counts against us: pause all sends. Cloudflare's
+# Retry-After is used when present, kept within these bounds.
+CLOUDFLARE_PAUSE = 600.0
+CLOUDFLARE_PAUSE_MIN = 60.0
+CLOUDFLARE_PAUSE_MAX = 6 * 3600.0
+
+
+def is_cloudflare_block(exc: discord.HTTPException) -> bool:
+    """discord.py's own test: a 429 without ``Via`` or with a body that is not JSON is not
+    Discord's rate limiter but Cloudflare in front of it."""
+    if exc.status != 429:
+        return False
+    headers = getattr(exc.response, "headers", None) or {}
+    content_type = str(getattr(exc.response, "content_type", "") or "")
+    return not headers.get("Via") or content_type != "application/json"
+
+
+def _header_seconds(exc: discord.HTTPException, name: str) -> float | None:
+    headers = getattr(exc.response, "headers", None) or {}
+    try:
+        value = float(headers.get(name, ""))
+    except ValueError:
+        return None
+    return value if value >= 0 else None
+
+
+def cloudflare_pause(exc: discord.HTTPException) -> float:
+    """How long to send nothing after a Cloudflare 429 (seconds)."""
+    wait = _header_seconds(exc, "Retry-After")
+    if wait is None:
+        return CLOUDFLARE_PAUSE
+    return min(CLOUDFLARE_PAUSE_MAX, max(CLOUDFLARE_PAUSE_MIN, wait))
+
+
 def delivery_error(exc: BaseException, token: str | None = None) -> DeliveryError | None:
     """The core's delivery error for a discord.py / network failure (None: not ours to map)."""
     if isinstance(exc, discord.LoginFailure):
@@ -264,6 +303,14 @@ def delivery_error(exc: BaseException, token: str | None = None) -> DeliveryErro
             f"Discord rate limit of {exc.retry_after:.0f} s", retry_after=exc.retry_after
         )
     if isinstance(exc, discord.HTTPException):
+        if is_cloudflare_block(exc):
+            pause = cloudflare_pause(exc)
+            return TransientDeliveryError(
+                f"Discord's Cloudflare refused this IP (HTTP 429 without Via); "
+                f"sending nothing for {pause:.0f} s",
+                retry_after=pause,
+                scope="adapter",
+            )
         what = _scrub(f"Discord {exc.status} (code {exc.code}): {exc.text[:200]}", token)
         if isinstance(exc, discord.Forbidden | discord.NotFound):
             return PermanentDeliveryError(what)
@@ -273,9 +320,10 @@ def delivery_error(exc: BaseException, token: str | None = None) -> DeliveryErro
             # An invalid request fails the same way every time, and invalid requests count
             # toward Discord's IP ban: give this message up instead of retrying it.
             return RejectedDeliveryError(what)
-        # 5xx, or a 429 without Discord's Via header (Cloudflare): retrying later is the core's
+        # 5xx, or Discord's own 429 after discord.py's five tries: retrying later is the core's
         # job (it backs off, gives up after delivery.max_attempts and tells admins).
-        return TransientDeliveryError(what)
+        retry_after = _header_seconds(exc, "Retry-After") if exc.status == 429 else None
+        return TransientDeliveryError(what, retry_after=retry_after)
     if isinstance(exc, TimeoutError):
         return TransientDeliveryError("Discord did not answer in time")
     if isinstance(exc, aiohttp.ClientError | OSError):
@@ -357,7 +405,9 @@ class DiscordAdapter:
         self.send_timeout = send_timeout
         self.defer_after = defer_after
         self.error_hook = error_hook
-        self.pace = GlobalPace(GLOBAL_RATE, clock or SystemClock())
+        self.clock = clock or SystemClock()
+        self.pace = GlobalPace(GLOBAL_RATE, self.clock)
+        self.blocked_until: float | None = None  # clock.monotonic() when a Cloudflare ban ends
         self.client: _Client | None = None
         self.tree: app_commands.CommandTree[_Client] | None = None
         self.synced: list[str] = []  # targets synced by this adapter ("global" or a guild id)
@@ -678,10 +728,27 @@ class DiscordAdapter:
         guild_id = int(workspace) if workspace and workspace.isdigit() else None
         return client.get_partial_messageable(int(channel), guild_id=guild_id)
 
+    def _check_blocked(self) -> None:
+        """Refuse without a request while a Cloudflare ban lasts: every request would count."""
+        if self.blocked_until is None:
+            return
+        left = self.blocked_until - self.clock.monotonic()
+        if left <= 0:
+            self.blocked_until = None
+            log.info("Discord Cloudflare pause over; sending again")
+            return
+        raise TransientDeliveryError(
+            f"Discord's Cloudflare refused this IP; sending nothing for another {left:.0f} s",
+            retry_after=left,
+            scope="adapter",
+        )
+
     async def _post(
         self, target: discord.PartialMessageable, embed: discord.Embed, nonce: str
     ) -> str:
+        self._check_blocked()
         await self.pace.wait()
+        self._check_blocked()  # another send may have been banned while this one waited
         try:
             message = await asyncio.wait_for(
                 target.send(embed=embed, nonce=nonce, allowed_mentions=NO_MENTIONS),
@@ -691,6 +758,10 @@ class DiscordAdapter:
             mapped = delivery_error(exc, self.token)
             if mapped is None:
                 raise
+            if isinstance(exc, discord.HTTPException) and is_cloudflare_block(exc):
+                pause = mapped.retry_after if isinstance(mapped, TransientDeliveryError) else None
+                self.blocked_until = self.clock.monotonic() + (pause or CLOUDFLARE_PAUSE)
+                log.error("%s; every Discord channel waits", mapped)
             raise mapped from None
         return str(message.id)
 

@@ -6,6 +6,11 @@ Mode, or signed HTTP requests at ``POST /slack/events``), the run-time admin che
 per-command permissions), rendering alerts as Block Kit with every piece of feed text escaped
 (feed text is attacker-controlled; ``&``, ``<``, ``>`` are the only mrkdwn control characters),
 Block Kit limits, and mapping Slack errors onto ``bot.errors``' delivery failures.
+
+Slack has no idempotency key, so every alert carries message metadata naming its delivery, and a
+send that may repeat an earlier one which could have reached Slack (this process lost the answer,
+or the core says an earlier process started a send) first looks the message up with
+``conversations.history`` and returns the existing ``ts`` instead of posting twice.
 """
 
 from __future__ import annotations
@@ -15,8 +20,10 @@ import contextlib
 import logging
 import random
 import re
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -114,6 +121,21 @@ REJECTED_ERRORS = INVALID_BLOCK_ERRORS | {
     "invalid_post_type",
     "missing_post_type",
 }
+
+# Message metadata marking a Herald alert; the payload names the delivery (and its story, so two
+# Herald databases posting to one channel cannot mistake each other's delivery ids).
+ALERT_EVENT = "herald_alert"
+# conversations.history is Tier 3 (~50/min; 1/min with 15 per page for non-Marketplace apps that
+# are distributed commercially): few, full pages. Past the last page the send goes ahead.
+LOOKUP_PAGE = 200
+LOOKUP_PAGES = 5
+# Slack stamps ``ts`` with its clock and we bound the search with ours.
+CLOCK_SKEW = timedelta(minutes=2)
+# The lookup cannot run (bot not in the channel: chat:write.public posts without joining; an old
+# install without the history scopes). Sending anyway risks a duplicate, which beats losing the
+# alert.
+LOOKUP_IMPOSSIBLE = frozenset({"not_in_channel", "missing_scope", "channel_not_found"})
+MEMORY_MAX = 10_000
 
 _TOKEN_RE = re.compile(r"x(?:ox[a-z]|app)-[A-Za-z0-9-]+")
 _TIMESTAMP_RE = re.compile(r"[0-9]{1,12}")
@@ -369,12 +391,32 @@ class ClockedRateLimitRetry(AsyncRateLimitErrorRetryHandler):
 
 
 class ClockedConnectionRetry(AsyncConnectionErrorRetryHandler):
-    """slack_sdk's retry-once on a dropped connection, pausing on the injected clock."""
+    """slack_sdk's retry-once on a dropped connection, pausing on the injected clock.
+
+    A ``chat.postMessage`` is retried in place only if the connection never opened: after a
+    dropped connection Slack may already have posted it, and the adapter's lookup decides.
+    """
 
     def __init__(self, clock: Clock, rng: random.Random) -> None:
         super().__init__(max_retry_count=1)
         self.clock = clock
         self.rng = rng
+
+    async def _can_retry_async(
+        self,
+        *,
+        state: RetryState,
+        request: HttpRequest,
+        response: HttpResponse | None = None,
+        error: Exception | None = None,
+    ) -> bool:
+        if request.url.endswith("/chat.postMessage") and not isinstance(
+            error, aiohttp.ClientConnectorError
+        ):
+            return False
+        return await super()._can_retry_async(
+            state=state, request=request, response=response, error=error
+        )
 
     async def prepare_for_next_attempt_async(
         self,
@@ -389,6 +431,46 @@ class ClockedConnectionRetry(AsyncConnectionErrorRetryHandler):
         state.increment_current_attempt()
 
 
+def maybe_posted(exc: BaseException) -> bool:
+    """Whether a failed ``chat.postMessage`` may still have created the message."""
+    if isinstance(exc, SlackApiError):
+        # Slack answered: an ``ok: false`` or a 429 posted nothing; a 5xx may have.
+        return int(getattr(exc.response, "status_code", 0) or 0) >= 500
+    # A connection that never opened carried nothing; a lost answer may hide a post.
+    return not isinstance(exc, aiohttp.ClientConnectorError)
+
+
+def alert_metadata(alert: Alert) -> dict[str, Any]:
+    return {
+        "event_type": ALERT_EVENT,
+        "event_payload": {"delivery_id": alert.delivery_id, "story_key": alert.item.story_key},
+    }
+
+
+def _is_alert_message(message: Any, metadata: dict[str, Any]) -> bool:
+    if not isinstance(message, dict):
+        return False
+    found = message.get("metadata")
+    if not isinstance(found, dict) or found.get("event_type") != metadata["event_type"]:
+        return False
+    payload = found.get("event_payload")
+    want = metadata["event_payload"]
+    return isinstance(payload, dict) and all(str(payload.get(k)) == str(v) for k, v in want.items())
+
+
+@dataclass(frozen=True, slots=True)
+class _Attempted:
+    """What this process knows about a delivery it tried and did not complete.
+
+    ``tries`` is the core's count of started sends including ours (to notice another process's
+    send since); ``since`` is the earliest start of our sends that may have posted and no lookup
+    has ruled out (None: none can have).
+    """
+
+    tries: int | None
+    since: datetime | None
+
+
 # -- the adapter -----------------------------------------------------------------------------
 
 
@@ -396,6 +478,8 @@ class SlackAdapter:
     """One Slack workspace (bot token) over Socket Mode or HTTP."""
 
     platform = PLATFORM
+    # Slack has no idempotency key: the core records each send first (see bot.adapter).
+    needs_send_intent = True
 
     def __init__(
         self,
@@ -435,6 +519,8 @@ class SlackAdapter:
         self._socket: AsyncSocketModeHandler | None = None
         self._connecting: asyncio.Task[None] | None = None
         self._runner: web.AppRunner | None = None
+        self._attempted: OrderedDict[int, _Attempted] = OrderedDict()
+        self._lookup_warned: set[tuple[str, str]] = set()
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -588,6 +674,107 @@ class SlackAdapter:
     # -- sending -------------------------------------------------------------------------
 
     async def send_alert(self, alert: Alert) -> str | None:
+        if self.fatal is not None:
+            raise AdapterFatalError(self.fatal)
+        metadata = alert_metadata(alert)
+        core_tries: int | None = alert.attempt
+        since = self._lookup_since(alert, core_tries)
+        if since is not None:
+            try:
+                found = await self._find_posted(alert, metadata, since)
+            except DeliveryError:
+                # Nothing was ruled out: the next try looks again from the same point.
+                self._remember(alert.delivery_id, core_tries, since)
+                raise
+            if found is not None:
+                self._attempted.pop(alert.delivery_id, None)
+                log.info("slack: delivery %s was already posted as %s", alert.delivery_id, found)
+                return found
+        started = self.clock.now()
+        try:
+            ts = await self._post_alert(alert, metadata)
+        except _SendFailed as failed:
+            self._remember(alert.delivery_id, core_tries, started if failed.maybe_posted else None)
+            raise failed.error from None
+        self._attempted.pop(alert.delivery_id, None)
+        return ts
+
+    def _lookup_since(self, alert: Alert, core_tries: int | None) -> datetime | None:
+        """From when an earlier send of ``alert`` may have posted it; None: no lookup needed.
+
+        The core's ``attempt`` counts sends started before this one (recorded before each send,
+        so it survives a crash) and ``first_attempt_at`` says when the first began. This
+        process's own memory is sharper -- it knows which of its failures posted nothing -- and
+        is used while no other process has tried since.
+        """
+        mine = self._attempted.get(alert.delivery_id)
+        # attempt 0 with a memory of our own: the core kept no record (or another database
+        # does); what this process saw is still true.
+        if mine is not None and (not core_tries or mine.tries == core_tries):
+            return mine.since
+        if not core_tries:
+            return None
+        first = alert.first_attempt_at
+        # Unknown start: Slack keeps the search cheap only with a bound, and a claim is never
+        # older than the retry ceiling; a day covers any backoff the core schedules.
+        return first if first is not None else self.clock.now() - timedelta(days=1)
+
+    def _remember(self, delivery_id: int, core_tries: int | None, since: datetime | None) -> None:
+        tries = None if core_tries is None else core_tries + 1
+        self._attempted[delivery_id] = _Attempted(tries, since)
+        self._attempted.move_to_end(delivery_id)
+        while len(self._attempted) > MEMORY_MAX:
+            # Forgetting is safe when the core counts tries: the next send looks up.
+            self._attempted.popitem(last=False)
+
+    async def _find_posted(
+        self, alert: Alert, metadata: dict[str, Any], since: datetime
+    ) -> str | None:
+        """The ``ts`` of the message an earlier send of ``alert`` posted, if there is one."""
+        oldest = f"{(since - CLOCK_SKEW).timestamp():.6f}"
+        cursor: str | None = None
+        for _ in range(LOOKUP_PAGES):
+            try:
+                page = await self.client.conversations_history(
+                    channel=alert.channel,
+                    oldest=oldest,
+                    include_all_metadata=True,
+                    limit=LOOKUP_PAGE,
+                    cursor=cursor,
+                )
+            except SlackApiError as exc:
+                code = _error_code(exc) or ""
+                if code in LOOKUP_IMPOSSIBLE:
+                    self._warn_lookup(alert.channel, code)
+                    return None
+                raise await self._failure(exc, "conversations.history") from None
+            except _NETWORK_ERRORS as exc:
+                raise map_error(exc, "conversations.history") from None
+            for message in page.get("messages") or []:
+                if _is_alert_message(message, metadata):
+                    return str(message.get("ts"))
+            cursor = (page.get("response_metadata") or {}).get("next_cursor") or None
+            if not page.get("has_more") or not cursor:
+                return None
+        log.warning(
+            "slack: delivery %s not found in the last %d messages of %s; sending it again",
+            alert.delivery_id,
+            LOOKUP_PAGE * LOOKUP_PAGES,
+            alert.channel,
+        )
+        return None
+
+    def _warn_lookup(self, channel: str, code: str) -> None:
+        if (channel, code) not in self._lookup_warned:
+            self._lookup_warned.add((channel, code))
+            log.warning(
+                "slack: cannot check %s for an earlier copy (%s: invite the bot and grant "
+                "channels:history/groups:history); a retried alert there may appear twice",
+                channel,
+                code,
+            )
+
+    async def _post_alert(self, alert: Alert, metadata: dict[str, Any]) -> str | None:
         text, blocks = render(alert)
         # Slack refuses a whole message for one bad block, usually an image it could not fetch:
         # then try without images, then as plain text, rather than lose the story.
@@ -598,15 +785,18 @@ class SlackAdapter:
         candidates.append(None)
         for i, candidate in enumerate(candidates):
             try:
-                return await self._post(alert.channel, text, candidate, "chat.postMessage")
+                return await self._call_post(alert.channel, text, candidate, metadata)
             except SlackApiError as exc:
                 if i == len(candidates) - 1 or _error_code(exc) not in INVALID_BLOCK_ERRORS:
-                    raise await self._failure(exc, "chat.postMessage") from None
+                    error = await self._failure(exc, "chat.postMessage")
+                    raise _SendFailed(error, maybe_posted(exc)) from None
                 log.warning(
                     "slack: %s for delivery %s; retrying simpler",
                     _error_code(exc),
                     alert.delivery_id,
                 )
+            except _NETWORK_ERRORS as exc:
+                raise _SendFailed(map_error(exc, "chat.postMessage"), maybe_posted(exc)) from None
         raise AssertionError("unreachable: the last candidate returns or raises")
 
     async def send_notice(self, notice: Notice) -> str | None:
@@ -621,18 +811,28 @@ class SlackAdapter:
         if self.fatal is not None:
             raise AdapterFatalError(self.fatal)
         try:
-            # No link_names, no parse: Slack's default (parse=none) leaves escaped text inert.
-            response = await self.client.chat_postMessage(
-                channel=channel,
-                text=text,
-                blocks=blocks,
-                unfurl_links=False,
-                unfurl_media=False,
-            )
+            return await self._call_post(channel, text, blocks, None)
         except SlackApiError:
             raise
         except _NETWORK_ERRORS as exc:
             raise map_error(exc, what) from None
+
+    async def _call_post(
+        self,
+        channel: str,
+        text: str,
+        blocks: Sequence[dict[str, Any]] | None,
+        metadata: dict[str, Any] | None,
+    ) -> str | None:
+        # No link_names, no parse: Slack's default (parse=none) leaves escaped text inert.
+        response = await self.client.chat_postMessage(
+            channel=channel,
+            text=text,
+            blocks=blocks,
+            unfurl_links=False,
+            unfurl_media=False,
+            metadata=metadata,
+        )
         ts = response.get("ts")
         return str(ts) if ts is not None else None
 
@@ -642,6 +842,15 @@ class SlackAdapter:
             await self._die(f"{err}: check HERALD_SLACK_BOT_TOKEN and the app's scopes")
             return AdapterFatalError(self.fatal or str(err))
         return err
+
+
+class _SendFailed(Exception):
+    """A post failed with ``error``; ``maybe_posted`` says whether Slack may have posted it."""
+
+    def __init__(self, error: DeliveryError, maybe_posted: bool) -> None:
+        super().__init__(str(error))
+        self.error = error
+        self.maybe_posted = maybe_posted
 
 
 def _error_code(exc: SlackApiError) -> str | None:

@@ -45,6 +45,10 @@ class Adapter(Protocol):
     ``PermanentDeliveryError`` (this channel will never work: pause it),
     ``AdapterFatalError`` (credentials revoked: stop this adapter).
     Adapters escape all feed text for their platform; the core hands them plain text.
+
+    An adapter whose platform has no idempotency key (Slack) sets ``needs_send_intent = True``:
+    the core then records every send before calling it, and ``Alert.attempt`` > 0 tells the
+    adapter that an earlier send may have posted the message (look it up before posting).
     """
 
     platform: str

@@ -14,7 +14,7 @@ import contextlib
 import logging
 import random
 from collections import defaultdict
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from bot.adapter import Adapter
 from bot.clock import Clock
@@ -54,6 +54,8 @@ class Dispatcher:
         self.rng = rng
         self.notifier = notifier
         self.metrics = metrics
+        self.needs_send_intent = bool(getattr(adapter, "needs_send_intent", False))
+        self._paused_until: datetime | None = None
         self.stopped = False
         self.sent = 0
         self._ready_at: dict[tuple[str, str], float] = {}
@@ -76,7 +78,8 @@ class Dispatcher:
         out: list[DeliveryRow] = []
         now = self.clock.now()
         for group in by_channel.values():
-            stories = [r for r in group if r.kind == "story"]
+            # A row whose send may already have posted is sent as itself, never inside a digest.
+            stories = [r for r in group if r.kind == "story" and r.sends == 0]
             if len(stories) > self.settings.burst:
                 keep = stories[: self.settings.burst - 1]
                 rest = stories[self.settings.burst - 1 :]
@@ -95,8 +98,11 @@ class Dispatcher:
     async def drain(self) -> int:
         """Send everything due now, pacing each channel; returns the number of alerts sent."""
         sent = 0
+        if self._paused_until is not None and self.clock.now() < self._paused_until:
+            return 0
+        self._paused_until = None
         await self._send_notices()
-        while not self.stopped:
+        while not self.stopped and self._paused_until is None:
             rows = await self.storage.claim_deliveries(
                 self.platform, self.clock.now(), lease=self.settings.lease
             )
@@ -107,7 +113,7 @@ class Dispatcher:
             pending: dict[tuple[str, str], list[DeliveryRow]] = defaultdict(list)
             for r in queue:
                 pending[(r.workspace, r.channel)].append(r)
-            while pending and not self.stopped:
+            while pending and not self.stopped and self._paused_until is None:
                 now_m = self.clock.monotonic()
                 ready = [c for c in pending if self._ready_at.get(c, 0.0) <= now_m]
                 if not ready:
@@ -117,6 +123,8 @@ class Dispatcher:
                 for chan in ready:
                     row = pending[chan].pop(0)
                     outcome = await self._send(row)
+                    if outcome == "paused":
+                        break
                     if outcome == "sent":
                         sent += 1
                         progressed = True
@@ -146,9 +154,23 @@ class Dispatcher:
         attempts), ``rejected`` (invalid message), ``refused`` (the channel is gone: paused) or
         ``stopped`` (the adapter cannot go on)."""
         alert = to_alert(row)
+        if self.needs_send_intent:
+            await self.storage.mark_sending(row.id, self.clock.now())
         try:
             message_id = await self.adapter.send_alert(alert)
         except TransientDeliveryError as exc:
+            if exc.scope == "adapter":
+                # The platform is closed to us for a while: pause everything, count nothing.
+                pause = exc.retry_after or self.settings.retry_max
+                self._paused_until = self.clock.now() + timedelta(seconds=pause)
+                await self.storage.mark_retry(
+                    row.id,
+                    attempts=row.attempts,
+                    next_attempt_at=self._paused_until,
+                    error=str(exc),
+                )
+                log.warning("%s paused for %.0f s: %s", self.platform, pause, exc)
+                return "paused"
             attempts = row.attempts + 1
             if attempts >= self.settings.max_attempts:
                 await self.storage.mark_failed([row.id], str(exc))

@@ -55,10 +55,18 @@ class DeliveryError(HeraldError):
 
 
 class TransientDeliveryError(DeliveryError):
-    """Sending failed but may succeed later; ``retry_after`` is the platform's hint in seconds."""
+    """Sending failed but may succeed later; ``retry_after`` is the platform's hint in seconds.
 
-    def __init__(self, message: str, retry_after: float | None = None) -> None:
+    ``scope="adapter"`` means the whole platform is closed to us for ``retry_after`` seconds
+    (e.g. a Cloudflare block in front of Discord): the dispatcher pauses every send instead of
+    counting a failed attempt against each message.
+    """
+
+    def __init__(
+        self, message: str, retry_after: float | None = None, *, scope: str = "message"
+    ) -> None:
         self.retry_after = retry_after
+        self.scope = scope
         super().__init__(message)
 
 

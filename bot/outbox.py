@@ -93,6 +93,8 @@ def to_alert(row: DeliveryRow) -> Alert:
         topics=row.topics,
         items=tuple(payload_to_item(p) for p in row.payload),
         kind=AlertKind(row.kind),
+        attempt=row.sends,
+        first_attempt_at=row.first_send_at,
     )
 
 

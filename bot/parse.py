@@ -23,6 +23,7 @@ from feedparser.encodings import convert_to_utf8
 from feedparser.exceptions import NonXMLContentType
 
 from bot.errors import ParseError
+from bot.fastparse import parse_fast
 from bot.types import ParsedFeed, RawEntry
 
 __all__ = ["parse_document", "parse_off_loop"]
@@ -52,12 +53,18 @@ _CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 
 def parse_document(
-    body: bytes, *, url: str, content_type: str | None = None, max_entries: int = 500
+    body: bytes,
+    *,
+    url: str,
+    content_type: str | None = None,
+    max_entries: int = 500,
+    fast: bool = True,
 ) -> ParsedFeed:
     """Parse one fetched document. Pure and top-level so it can run in a process pool.
 
     Raises ``ParseError`` (one human line) when the bytes are not a feed at all. A feed whose
-    header is valid but which has no items is a valid, empty ``ParsedFeed``.
+    header is valid but which has no items is a valid, empty ``ParsedFeed``. ``fast=False``
+    skips the lxml fast path (``bot.fastparse``) and always uses feedparser.
     """
     body = bytes(body)
     head = body.lstrip(_WHITESPACE)
@@ -68,7 +75,9 @@ def parse_document(
     max_entries = max(0, max_entries)
     if _looks_like_json(head, content_type):
         return _parse_json_feed(body, max_entries=max_entries)
-    return _parse_xml_feed(body, head, url=url, content_type=content_type, max_entries=max_entries)
+    return _parse_xml_feed(
+        body, head, url=url, content_type=content_type, max_entries=max_entries, fast=fast
+    )
 
 
 async def parse_off_loop(
@@ -117,7 +126,9 @@ def _one_line(text: str, limit: int = 300) -> str:
 # --- RSS / Atom via feedparser ----------------------------------------------------------------
 
 
-def _reject_entity_declarations(body: bytes, headers: dict[str, str]) -> None:
+def _reject_entity_declarations(
+    body: bytes, headers: dict[str, str]
+) -> tuple[bytes, dict[str, Any]]:
     """Refuse a document whose prolog declares entities.
 
     feedparser blocks billion-laughs and external entities, but when one large internal entity
@@ -127,8 +138,11 @@ def _reject_entity_declarations(body: bytes, headers: dict[str, str]) -> None:
     charset, XML declaration, UTF-16/32, EBCDIC), so neither a UTF-16 copy nor junk before the
     DOCTYPE hides a declaration; it covers the whole prolog, comments included, because
     feedparser's prolog rewrite finds declarations inside comments too.
+
+    Returns the document as feedparser decodes it (UTF-8) and what the decoding recorded.
     """
-    decoded = convert_to_utf8(dict(headers), body, {})
+    info: dict[str, Any] = {}
+    decoded = convert_to_utf8(dict(headers), body, info)
     first = _FIRST_ELEMENT.search(decoded)
     prolog = decoded[: first.start()] if first else decoded
     if _ENTITY_DECLARATION.search(prolog) or any(w in body for w in _WIDE_ENTITY):
@@ -136,15 +150,20 @@ def _reject_entity_declarations(body: bytes, headers: dict[str, str]) -> None:
             "this document declares XML entities, which feeds never need and which can be "
             "used to exhaust memory; it was not parsed"
         )
+    return decoded, info
 
 
-def _feedparser(body: bytes, *, url: str, content_type: str | None) -> Any:
-    headers = {"content-location": url}
+def _headers(url: str, content_type: str | None) -> dict[str, str]:
     # Without a content type feedparser flags every document as bozo ("no Content-type
     # specified"); application/xml without charset means "trust the XML declaration" (RFC 7303).
-    headers["content-type"] = content_type or "application/xml"
+    return {"content-location": url, "content-type": content_type or "application/xml"}
+
+
+def _feedparser(body: bytes, *, url: str, content_type: str | None, checked: bool = False) -> Any:
+    headers = _headers(url, content_type)
     # Here rather than once per document: the rss: prefix repair below re-parses altered bytes.
-    _reject_entity_declarations(body, headers)
+    if not checked:
+        _reject_entity_declarations(body, headers)
     # Always a BytesIO: given str/bytes feedparser treats the argument as a path or URL and would
     # read local files or make requests. HTML sanitizing and relative-URI rewriting inside content
     # are disabled because normalize reduces all markup to plain text anyway; they more than double
@@ -158,9 +177,20 @@ def _feedparser(body: bytes, *, url: str, content_type: str | None) -> Any:
 
 
 def _parse_xml_feed(
-    body: bytes, head: bytes, *, url: str, content_type: str | None, max_entries: int
+    body: bytes,
+    head: bytes,
+    *,
+    url: str,
+    content_type: str | None,
+    max_entries: int,
+    fast: bool = True,
 ) -> ParsedFeed:
-    result = _feedparser(body, url=url, content_type=content_type)
+    # Entity declarations are refused before either parser sees the document. Well-formed
+    # RSS/Atom that bot.fastparse can read exactly as feedparser would takes the lxml path.
+    decoded, info = _reject_entity_declarations(body, _headers(url, content_type))
+    result = parse_fast(decoded, info, url=url) if fast else None
+    if result is None:
+        result = _feedparser(body, url=url, content_type=content_type, checked=True)
     version = _str(_get(result, "version")) or ""
     entries = list(_get(result, "entries") or [])
     repaired = False

@@ -103,6 +103,10 @@ class Alert:
     topics: tuple[str, ...]
     items: tuple[AlertItem, ...]
     kind: AlertKind = AlertKind.STORY
+    # Sends of this delivery started before this one (a crash or lost answer may have posted
+    # it): adapters without an idempotency key look the message up before posting again.
+    attempt: int = 0
+    first_attempt_at: datetime | None = None
 
     @property
     def item(self) -> AlertItem:

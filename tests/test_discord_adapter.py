@@ -541,6 +541,87 @@ async def test_a_long_rate_limit_comes_back_as_retry_after(
         await adapter.send_alert(alert())
     assert caught.value.retry_after == pytest.approx(120.0)
     assert fake.messages.get("111") is None
+    # Discord's own limit (it came with Via) holds that bucket only, not every channel.
+    await adapter.send_alert(alert(8, "222"))
+    assert adapter.blocked_until is None and len(fake.messages["222"]) == 1
+
+
+async def test_a_cloudflare_429_stops_every_send_for_a_while_without_requests(
+    fake: FakeDiscord, new_adapter: Callable[..., DiscordAdapter], clock: ManualClock
+) -> None:
+    adapter = new_adapter(clock=clock)
+    await adapter.start(EchoCommands())
+    try:
+        fake.cloudflare_block()
+        with pytest.raises(TransientDeliveryError) as first:
+            await adapter.send_alert(alert(1, "111"))
+        assert first.value.retry_after == da.CLOUDFLARE_PAUSE == 600.0
+        assert "Cloudflare" in str(first.value) and TOKEN not in str(first.value)
+        assert [r.status for r in fake.posts_to("111")] == [429]  # discord.py did not retry
+        seen = len(fake.requests)
+        clock.advance(599)
+        notice = Notice("discord", None, "999", "Feed failing")
+        for send in (adapter.send_alert(alert(2, "222")), adapter.send_notice(notice)):
+            with pytest.raises(TransientDeliveryError) as later:
+                await send
+            assert later.value.retry_after == pytest.approx(1.0)
+        assert len(fake.requests) == seen  # not one request while the ban lasts
+        fake.unblock()
+        clock.advance(1)
+        assert await adapter.send_alert(alert(1, "111"))
+        assert [m["nonce"] for m in fake.messages["111"]] == ["herald-1"]
+
+        # Cloudflare's Retry-After is honoured, within sane bounds.
+        for header, pause in ((1800, 1800.0), (5, da.CLOUDFLARE_PAUSE_MIN)):
+            fake.cloudflare_block(retry_after=header)
+            with pytest.raises(TransientDeliveryError) as told:
+                await adapter.send_alert(alert(3, "111"))
+            assert told.value.retry_after == pause
+            fake.unblock()
+            clock.advance(pause)
+    finally:
+        await adapter.stop()
+
+
+async def test_a_cloudflare_block_backs_off_every_channel_then_delivers_each_once(
+    fake: FakeDiscord,
+    feed_server: FeedServer,
+    new_adapter: Callable[..., DiscordAdapter],
+    tmp_path: Path,
+    clock: ManualClock,
+) -> None:
+    feed_server.set(FEED, rss([story(1)]))
+    adapter = new_adapter(clock=clock)
+    subs = [("111", "nato"), ("222", "nato"), ("333", "nato")]
+    settings = herald_settings(tmp_path, fake, feed_server, subscriptions=subs)
+    async with Herald(settings, adapters=[adapter], clock=clock, rng=random.Random(1)) as app:
+        await app.run_once()
+        fake.cloudflare_block()
+        feed_server.set(FEED, rss([story(2), story(1)]))
+        clock.advance(600)
+        await app.run_once()
+        posts = [r for r in fake.requests if r.method == "POST"]
+        assert [r.status for r in posts] == [429]  # one request, then the whole adapter waits
+        pending = await app.storage.deliveries("pending")
+        assert len(pending) == 3
+        # The refused row waits out the pause; the core's dispatcher holds the others back
+        # (they were claimed, never tried), and no attempt counts against any of them.
+        assert max(p.next_attempt_at for p in pending) >= clock.now() + timedelta(seconds=590)
+        assert {p.attempts for p in pending} == {0}
+        clock.advance(300)
+        await app.run_once()  # still banned: nothing is tried
+        assert len([r for r in fake.requests if r.method == "POST"]) == 1
+        fake.unblock()
+        clock.advance(600)
+        await app.run_once()
+        sent = await app.storage.deliveries("sent")
+
+    assert len(sent) == 3
+    assert {c: len(fake.messages[c]) for c in ("111", "222", "333")} == {
+        "111": 1,
+        "222": 1,
+        "333": 1,
+    }
 
 
 async def test_a_revoked_token_is_fatal_and_never_echoed(

@@ -527,3 +527,56 @@ async def test_sandboxed_parsing_survives_a_hostile_feed(
         feed_server.set("/good.xml", rss([story(2), story(1)]))
         await app.run_once()
     assert adapter.titles == ["NATO story number 2"]
+
+
+class _IntentAdapter(RecordingAdapter):
+    needs_send_intent = True
+
+
+async def test_send_intents_are_recorded_so_a_retry_knows_it_may_have_posted(
+    feed_server: FeedServer, tmp_path, clock: ManualClock
+) -> None:
+    path = "/intent.xml"
+    feed_server.set(path, rss([story(1)]))
+    settings = make_settings(
+        tmp_path, feeds=[feed_server.url(path)], topics=TOPICS, subscriptions=[("desk", "nato")]
+    )
+    adapter = _IntentAdapter()
+    await run(settings, clock, adapter)
+    feed_server.set(path, rss([story(2), story(1)]))
+    adapter.fail(TransientDeliveryError("connection dropped after sending"))
+    started = clock.now()
+    async with Herald(settings, adapters=[adapter], clock=clock, rng=random.Random(1)) as app:
+        await app.run_once()
+        clock.advance(3600)
+        await app.deliver_due()
+        [row] = await app.storage.deliveries("sent")
+        assert row.sends == 2 and row.first_send_at == started
+    assert [a.attempt for a in adapter.alerts] == [1]  # the retry knew one send came before
+
+
+async def test_a_platform_wide_pause_stops_all_sends_without_counting_attempts(
+    feed_server: FeedServer, tmp_path, clock: ManualClock
+) -> None:
+    path = "/cf.xml"
+    feed_server.set(path, rss([story(1)]))
+    settings = make_settings(
+        tmp_path,
+        feeds=[feed_server.url(path)],
+        topics=TOPICS,
+        subscriptions=[("desk", "nato"), ("ops", "nato")],
+        delivery={"pace_seconds": 0.0},
+    )
+    adapter = RecordingAdapter()
+    await run(settings, clock, adapter)
+    feed_server.set(path, rss([story(3), story(2), story(1)]))
+    adapter.fail(TransientDeliveryError("blocked by Cloudflare", 600.0, scope="adapter"))
+    async with Herald(settings, adapters=[adapter], clock=clock, rng=random.Random(1)) as app:
+        await app.run_once()
+        assert adapter.attempts == 1  # the pause stopped every other send at once
+        clock.advance(300)
+        assert await app.deliver_due() == 0  # still paused
+        assert adapter.attempts == 1
+        clock.advance(301)
+        assert await app.deliver_due() == 4
+        assert {r.attempts for r in await app.storage.deliveries("sent")} == {0}

@@ -13,10 +13,10 @@ from urllib.parse import quote
 
 import aiohttp
 import pytest
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from bot.redact import MASK, RedactingFilter, Redactor, install, redact
+from bot.redact import MASK, MIN_SECRET_LENGTH, RedactingFilter, Redactor, install, redact
 from tests.fakes.feed_server import FeedServer
 
 DISCORD_TOKEN = "MTI3NzQ1NjczODkwMTIzNDU2Nw.GxYzAb.q1W2e3R4t5Y6u7I8o9P0a1S2d3F4g5H6j7K8"
@@ -118,6 +118,8 @@ _secret_chars = st.characters(min_codepoint=33, max_codepoint=0x2FF, blacklist_c
     after=st.text(max_size=30),
 )
 def test_a_registered_secret_never_survives(secret: str, before: str, after: str) -> None:
+    # Shorter values are not secrets worth redacting (they would blank out ordinary words).
+    assume(len(secret.strip()) >= MIN_SECRET_LENGTH)
     r = Redactor([secret], env={})
     assert secret.strip() not in r(before + secret + after)
 

@@ -15,7 +15,7 @@ import logging
 import random
 import re
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -26,6 +26,8 @@ import pytest
 import pytest_asyncio
 
 from adapters.slack_adapter import (
+    LOOKUP_PAGE,
+    LOOKUP_PAGES,
     MAX_BLOCKS,
     SECTION_MAX,
     SlackAdapter,
@@ -652,6 +654,179 @@ def test_manifest_declares_the_command_scopes_and_socket_mode() -> None:
     manifest = (Path(__file__).resolve().parents[1] / "config" / "slack-manifest.yaml").read_text()
     assert re.search(r"command: /news\b", manifest)
     assert re.search(r"socket_mode_enabled: true", manifest)
-    for scope in ("commands", "chat:write", "users:read"):
+    for scope in ("commands", "chat:write", "users:read", "channels:history", "groups:history"):
         assert re.search(rf"^\s*- {re.escape(scope)}\s*$", manifest, re.M), scope
     assert "link_names" not in manifest
+
+
+# -- crash and lost-answer idempotency (message metadata + conversations.history) ------------
+
+
+def history_calls(fake: FakeSlack) -> list[dict[str, Any]]:
+    return [c.args for c in fake.of("conversations.history")]
+
+
+def herald_metadata(delivery_id: int, story_key: str) -> dict[str, Any]:
+    return {
+        "event_type": "herald_alert",
+        "event_payload": {"delivery_id": delivery_id, "story_key": story_key},
+    }
+
+
+async def test_a_post_whose_answer_was_lost_is_found_not_posted_again(
+    fake: FakeSlack, feed_server: FeedServer, tmp_path: Path, clock: ManualClock, secrets: None
+) -> None:
+    fake.clock = clock
+    feed_server.set(FEED, rss([story(1)]))
+    subs = [{"platform": "slack", "workspace": "T9", "channel": "C1", "topic": "nato"}]
+    settings = slack_settings(tmp_path, fake, feed_server, "http", subs=subs)
+    adapter = slack_adapter(settings, clock)
+    async with Herald(settings, adapters=[adapter], clock=clock, rng=random.Random(1)) as app:
+        await app.run_once()
+        fake.drop("chat.postMessage", after=True)  # Slack posts it, the answer never arrives
+        feed_server.set(FEED, rss([story(2), story(1)]))
+        clock.advance(600)
+        attempted = clock.now()
+        await app.run_once()
+        assert [m["text"] for m in fake.messages("C1")] == ["NATO story number 2 — Test feed"]
+        assert await app.storage.deliveries("sent") == []
+        (post,) = fake.of("chat.postMessage")  # the SDK did not blindly re-post in place
+        assert history_calls(fake) == []  # a first send never looks anything up
+
+        clock.advance(600)
+        await app.run_once()  # the core's retry
+        (sent,) = await app.storage.deliveries("sent")
+        await app.run_once()
+
+    (shown,) = fake.messages("C1")
+    assert len(fake.of("chat.postMessage")) == 1
+    assert sent.message_id == shown["ts"]
+    assert post.args["metadata"] == herald_metadata(sent.id, sent.story_key)
+    (lookup,) = history_calls(fake)
+    assert lookup["channel"] == "C1" and lookup["include_all_metadata"] in ("1", "true")
+    oldest = float(lookup["oldest"])
+    assert attempted.timestamp() - 180 <= oldest <= attempted.timestamp()
+
+
+async def test_after_a_crash_the_cores_attempt_count_triggers_the_lookup(
+    fake: FakeSlack, clock: ManualClock
+) -> None:
+    fake.clock = clock
+    first_at = clock.now()
+    fake.drop("chat.postMessage", after=True)
+    with pytest.raises(TransientDeliveryError):
+        await direct_adapter(fake, clock).send_alert(alert_for(story_item(1)))
+    clock.advance(90)  # the lease runs out; a new process claims the delivery
+    (posted,) = fake.messages("C1")
+    retry = Alert(
+        1, "slack", "T9", "C1", ("nato",), (story_item(1),), attempt=1, first_attempt_at=first_at
+    )
+    assert await direct_adapter(fake, clock).send_alert(retry) == posted["ts"]
+    assert len(fake.messages("C1")) == 1 and len(history_calls(fake)) == 1
+
+    # An earlier send that never reached Slack: looked up, not found, posted once.
+    fake.drop("chat.postMessage", after=False)
+    with pytest.raises(TransientDeliveryError):
+        await direct_adapter(fake, clock).send_alert(alert_for(story_item(2)))
+    other = Alert(
+        2, "slack", "T9", "C1", ("nato",), (story_item(2),), attempt=1, first_attempt_at=first_at
+    )
+    ts = await direct_adapter(fake, clock).send_alert(other)
+    assert [m["ts"] for m in fake.messages("C1")] == [posted["ts"], ts]
+    assert len(history_calls(fake)) == 2
+
+
+async def test_only_sends_that_may_have_posted_are_looked_up(
+    fake: FakeSlack, clock: ManualClock
+) -> None:
+    fake.clock = clock
+    adapter = direct_adapter(fake, clock)
+    # Definite refusals posted nothing: their retries post straight away.
+    fake.rate_limit("chat.postMessage", retry_after=60)
+    fake.fail("chat.postMessage", "internal_error", times=1)
+    for _ in range(2):
+        with pytest.raises(TransientDeliveryError):
+            await adapter.send_alert(alert_for(story_item(1)))
+    assert await adapter.send_alert(alert_for(story_item(1))) is not None
+    assert history_calls(fake) == [] and len(fake.messages("C1")) == 1
+    # A dropped connection and a 5xx may hide a post: each retry checks first.
+    faults: tuple[Callable[[], None], ...] = (
+        lambda: fake.drop("chat.postMessage", after=False),
+        lambda: fake.server_error("chat.postMessage", 503),
+    )
+    for n, fault in zip((2, 3), faults, strict=True):
+        fault()
+        with pytest.raises(TransientDeliveryError):
+            await adapter.send_alert(Alert(n, "slack", "T9", "C1", ("nato",), (story_item(n),)))
+        # The core recorded one earlier send of this delivery before retrying it.
+        await adapter.send_alert(
+            Alert(n, "slack", "T9", "C1", ("nato",), (story_item(n),), attempt=1)
+        )
+    assert len(history_calls(fake)) == 2
+    assert [m["text"] for m in fake.messages("C1")] == [
+        f"NATO story {n} — World &amp; Co" for n in (1, 2, 3)
+    ]
+
+
+async def test_a_failed_lookup_posts_nothing_unless_it_cannot_ever_work(
+    fake: FakeSlack, clock: ManualClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    fake.clock = clock
+    adapter = direct_adapter(fake, clock)
+    fake.drop("chat.postMessage", after=True)
+    with pytest.raises(TransientDeliveryError):
+        await adapter.send_alert(alert_for(story_item(1)))
+    # Rate limited (Tier 3) or down: not ruled out, so nothing is posted; asked again later.
+    fake.rate_limit("conversations.history", retry_after=45)
+    with pytest.raises(TransientDeliveryError) as info:
+        await adapter.send_alert(alert_for(story_item(1)))
+    assert info.value.retry_after == 45.0
+    fake.server_error("conversations.history", 502)
+    with pytest.raises(TransientDeliveryError, match="http_502"):
+        await adapter.send_alert(alert_for(story_item(1)))
+    (shown,) = fake.messages("C1")
+    assert await adapter.send_alert(alert_for(story_item(1))) == shown["ts"]
+    assert len(fake.of("chat.postMessage")) == 1
+
+    # The bot may not read the channel (posting via chat:write.public, or an install without
+    # the history scopes): send anyway, warn once, and never treat it as a dead token.
+    caplog.set_level(logging.WARNING)
+    for n, code in ((2, "not_in_channel"), (3, "missing_scope"), (4, "missing_scope")):
+        fake.drop("chat.postMessage", after=False)
+        with pytest.raises(TransientDeliveryError):
+            await adapter.send_alert(Alert(n, "slack", "T9", "C1", ("nato",), (story_item(n),)))
+        fake.fail("conversations.history", code, times=1)
+        assert await adapter.send_alert(Alert(n, "slack", "T9", "C1", ("nato",), (story_item(n),)))
+    assert adapter.fatal is None and len(fake.messages("C1")) == 4
+    warnings = [r.getMessage() for r in caplog.records if "cannot check C1" in r.getMessage()]
+    assert len(warnings) == 2 and "missing_scope" in warnings[1]
+
+
+async def test_the_lookup_pages_through_a_busy_channel_and_matches_only_its_delivery(
+    fake: FakeSlack, clock: ManualClock
+) -> None:
+    fake.clock = clock
+    adapter = direct_adapter(fake, clock)
+    fake.drop("chat.postMessage", after=True)
+    with pytest.raises(TransientDeliveryError):
+        await adapter.send_alert(alert_for(story_item(1)))
+    (lost,) = fake.messages("C1")
+    # Chatter, plus Herald-looking messages of other deliveries (another Herald database
+    # reusing delivery id 1 for another story; another delivery of the same story).
+    fake.add_message("C1", metadata=herald_metadata(1, "k-other"))
+    fake.add_message("C1", metadata=herald_metadata(7, "k1"))
+    for n in range(2 * LOOKUP_PAGE):
+        fake.add_message("C1", f"chatter {n}")
+    assert await adapter.send_alert(alert_for(story_item(1))) == lost["ts"]
+    assert len(history_calls(fake)) == 3 and len(fake.of("chat.postMessage")) == 1
+
+    # Beyond the last page it is sent again rather than stall the channel forever.
+    fake.drop("chat.postMessage", after=True)
+    with pytest.raises(TransientDeliveryError):
+        await adapter.send_alert(alert_for(story_item(2)))
+    for n in range(LOOKUP_PAGE * LOOKUP_PAGES):
+        fake.add_message("C1", f"more chatter {n}")
+    before = len(history_calls(fake))
+    await adapter.send_alert(alert_for(story_item(2)))
+    assert len(history_calls(fake)) - before == LOOKUP_PAGES
+    assert len([m for m in fake.messages("C1") if m.get("metadata")]) == 2 + 3

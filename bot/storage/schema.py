@@ -150,6 +150,9 @@ deliveries = Table(
     Column("digest_id", Integer),
     Column("created_at", UTCDateTime, nullable=False),
     Column("sent_at", UTCDateTime),
+    # Send intents recorded before calling the platform (adapters that need them).
+    Column("sends", Integer, nullable=False, server_default="0"),
+    Column("first_send_at", UTCDateTime),
     UniqueConstraint("platform", "workspace", "channel", "story_key", name="uq_deliveries"),
     Index("ix_deliveries_due", "status", "platform", "next_attempt_at"),
 )

@@ -115,6 +115,8 @@ class DeliveryRow:
     message_id: str | None
     last_error: str | None
     created_at: datetime
+    sends: int = 0
+    first_send_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,6 +177,8 @@ def _delivery(r: Any) -> DeliveryRow:
         message_id=m["message_id"],
         last_error=m["last_error"],
         created_at=m["created_at"],
+        sends=m["sends"],
+        first_send_at=m["first_send_at"],
     )
 
 
@@ -832,6 +836,16 @@ class Storage:
                 await conn.execute(select(t.deliveries).where(t.deliveries.c.id == delivery_id))
             ).first()
             return None if r is None else _delivery(r)
+
+    async def mark_sending(self, delivery_id: int, now: datetime) -> None:
+        """Record that a send is about to start (before the platform is called)."""
+        c = t.deliveries.c
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                update(t.deliveries)
+                .where(c.id == delivery_id)
+                .values(sends=c.sends + 1, first_send_at=func.coalesce(c.first_send_at, now))
+            )
 
     async def mark_sent(self, delivery_id: int, message_id: str | None, now: datetime) -> None:
         async with self.engine.begin() as conn:

@@ -5,7 +5,8 @@ point here). Responses are built from payloads captured from the real platform
 (``/work/shared/data/payloads/discord/``): the bot user, READY, GUILD_CREATE, the created message
 and INTERACTION_CREATE, with only the ids a test needs rewritten. Every HTTP request is recorded
 so tests can await one; channels can be made to answer 429 (with ``Via``, a JSON ``retry_after``
-and ``X-RateLimit-*`` headers, as Discord does), 403, 404 or 5xx.
+and ``X-RateLimit-*`` headers, as Discord does), 403, 404 or 5xx, and the whole API can be put
+behind a Cloudflare block (429, an HTML body, no ``Via``, maybe ``Retry-After``).
 
 Facts discord.py depends on: ``Content-Type`` must be exactly ``application/json`` (a charset
 suffix makes it read the body as text), a 429 without ``Via`` is taken for a Cloudflare ban, the
@@ -97,6 +98,7 @@ class FakeDiscord:
         self.resumes = 0
         self.faults: dict[str, list[Fault]] = {}
         self.reject_all_auth = False
+        self.cloudflare: dict[str, str] | None = None  # the block's headers while it lasts
 
         self._ids = itertools.count(910_000_000_000_000_001)
         self._changed = asyncio.Condition()
@@ -178,6 +180,13 @@ class FakeDiscord:
         }.get(status, {"message": "Service Unavailable", "code": 0})
         self.faults.setdefault(channel, []).append(Fault(status, body, {}, times))
 
+    def cloudflare_block(self, retry_after: int | None = None) -> None:
+        """Answer every REST request as Cloudflare does for a banned IP until :meth:`unblock`."""
+        self.cloudflare = {} if retry_after is None else {"Retry-After": str(retry_after)}
+
+    def unblock(self) -> None:
+        self.cloudflare = None
+
     # -- observation -------------------------------------------------------------------------
 
     def posts_to(self, channel: str) -> list[Recorded]:
@@ -251,6 +260,18 @@ class FakeDiscord:
         return response
 
     def _answer(self, request: web.Request, path: str, body: Any) -> web.Response:
+        if self.cloudflare is not None:
+            return web.Response(
+                status=429,
+                text="<!DOCTYPE html><title>Access denied | discord.com used Cloudflare</title>"
+                "<p>error code: 1015</p>",
+                content_type="text/html",
+                headers={
+                    "Server": "cloudflare",
+                    "CF-RAY": "8f0c0ffee0000000-FRA",
+                    **self.cloudflare,
+                },
+            )
         parts = path.strip("/").split("/")
         method = request.method
         is_webhook = parts[0] in ("webhooks", "interactions")

@@ -5,9 +5,12 @@ The real ``AsyncWebClient``/``AsyncApp``/``AsyncSocketModeHandler`` talk to it u
 ``api_base_url`` at :attr:`FakeSlack.api_url`). It checks bearer tokens like Slack does, records
 every call (method, arguments from query/form/JSON, headers, what it answered) and can misbehave
 on demand: ``{"ok": false, "error": ...}`` per method and channel, HTTP 429 with ``Retry-After``,
-5xx. The websocket says ``hello``, delivers envelopes, records the client's acks and can ask the
-client to reconnect with a ``disconnect`` message. Tests wait on :meth:`FakeSlack.wait_for`,
-never on sleeps.
+5xx, or a dropped connection before or after the request took effect (a lost answer). Posted
+messages are kept per channel with their message metadata and served back by
+``conversations.history`` (newest first, ``oldest``/``latest``, cursor pages, metadata only with
+``include_all_metadata``). Given a clock, ``ts`` values follow it. The websocket says ``hello``,
+delivers envelopes, records the client's acks and can ask the client to reconnect with a
+``disconnect`` message. Tests wait on :meth:`FakeSlack.wait_for`, never on sleeps.
 """
 
 from __future__ import annotations
@@ -21,6 +24,8 @@ from types import TracebackType
 from typing import Any
 
 from aiohttp import WSMsgType, web
+
+from bot.clock import Clock
 
 BOT_TOKEN = "xoxb-herald-test-bot-token-0000"
 APP_TOKEN = "xapp-1-herald-test-app-token-0000"
@@ -62,6 +67,7 @@ class _Rule:
     error: str | None
     headers: dict[str, str]
     remaining: int | None  # None: forever
+    drop: str | None = None  # "before"/"after" the request takes effect: close, no answer
 
     def matches(self, method: str, args: dict[str, Any]) -> bool:
         if self.method != method or self.remaining == 0:
@@ -80,6 +86,8 @@ class FakeSlack:
     sink: list[SinkPost] = field(default_factory=list)
     acks: dict[str, dict[str, Any] | None] = field(default_factory=dict)
     ws_connections: int = 0
+    clock: Clock | None = None
+    channels: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self._rules: list[_Rule] = []
@@ -159,10 +167,27 @@ class FakeSlack:
         """Answer a bare 5xx with an HTML body, like a load balancer in trouble."""
         self._rules.append(_Rule(method, None, status, None, {}, times))
 
+    def drop(self, method: str, *, after: bool = True, times: int | None = 1) -> None:
+        """Close the connection without answering: ``after`` the call took effect (a message
+        posted whose answer was lost) or before it did."""
+        self._rules.append(
+            _Rule(method, None, 0, None, {}, times, drop="after" if after else "before")
+        )
+
+    def add_message(
+        self, channel: str, text: str = "chatter", *, metadata: dict[str, Any] | None = None
+    ) -> str:
+        """A message someone else posted (no API call recorded); returns its ``ts``."""
+        return str(self._store(channel, {"text": text, "metadata": metadata}, "B0OTHER")["ts"])
+
     # -- observation -------------------------------------------------------------------------
 
     def of(self, method: str) -> list[ApiCall]:
         return [c for c in self.calls if c.method == method]
+
+    def messages(self, channel: str) -> list[dict[str, Any]]:
+        """What ``channel`` shows, oldest first (whatever the API calls' fate)."""
+        return list(self.channels.get(channel, []))
 
     def posts(self, channel: str | None = None) -> list[ApiCall]:
         """Successful ``chat.postMessage`` calls (to ``channel``)."""
@@ -253,12 +278,20 @@ class FakeSlack:
                 args.update(body)
         elif request.method == "POST":
             args.update(await request.post())
-        status, headers, data = self._answer(method, args, request.headers.get("Authorization"))
+        status, headers, data, drop = self._answer(
+            method, args, request.headers.get("Authorization")
+        )
         error = None if data.get("ok") else str(data.get("error"))
+        if drop is not None:
+            status, error = 0, f"dropped {drop}"
         self.calls.append(
             ApiCall(method, request.method, args, dict(request.headers), status, error)
         )
         await self._changed()
+        if drop is not None:
+            assert request.transport is not None
+            request.transport.abort()
+            return web.Response(status=500)  # never reaches the client
         if status >= 500:
             return web.Response(
                 status=status, text="<html>upstream trouble</html>", content_type="text/html"
@@ -267,26 +300,33 @@ class FakeSlack:
 
     def _answer(
         self, method: str, args: dict[str, Any], authorization: str | None
-    ) -> tuple[int, dict[str, str], dict[str, Any]]:
+    ) -> tuple[int, dict[str, str], dict[str, Any], str | None]:
         want = self.app_token if method == "apps.connections.open" else self.bot_token
         if not authorization:
-            return 200, {}, {"ok": False, "error": "not_authed"}
+            return 200, {}, {"ok": False, "error": "not_authed"}, None
         if authorization != f"Bearer {want}":
-            return 200, {}, {"ok": False, "error": "invalid_auth"}
+            return 200, {}, {"ok": False, "error": "invalid_auth"}, None
+        drop: str | None = None
         for rule in self._rules:
             if rule.matches(method, args):
                 if rule.remaining is not None:
                     rule.remaining -= 1
-                return rule.status, dict(rule.headers), {"ok": False, "error": rule.error}
+                if rule.drop is None:
+                    return rule.status, dict(rule.headers), {"ok": False, "error": rule.error}, None
+                drop = rule.drop
+                break
         handler = {
             "auth.test": self._auth_test,
             "chat.postMessage": self._post_message,
+            "conversations.history": self._history,
             "users.info": self._users_info,
             "apps.connections.open": self._connections_open,
         }.get(method)
         if handler is None:
-            return 200, {}, {"ok": False, "error": "unknown_method"}
-        return 200, {}, handler(args)
+            return 200, {}, {"ok": False, "error": "unknown_method"}, drop
+        if drop == "before":
+            return 200, {}, {"ok": False, "error": "dropped"}, drop
+        return 200, {}, handler(args), drop
 
     def _auth_test(self, args: dict[str, Any]) -> dict[str, Any]:
         return {
@@ -306,9 +346,56 @@ class FakeSlack:
             return {"ok": False, "error": "channel_not_found"}
         if not args.get("text") and not args.get("blocks"):
             return {"ok": False, "error": "no_text"}
-        ts = f"1780000000.{next(self._ts):06d}"
-        message = {"type": "message", "bot_id": "B0HERALD", "text": args.get("text"), "ts": ts}
-        return {"ok": True, "channel": channel, "ts": ts, "message": message}
+        metadata = args.get("metadata")
+        if metadata is not None and (
+            not isinstance(metadata, dict)
+            or not isinstance(metadata.get("event_type"), str)
+            or not isinstance(metadata.get("event_payload"), dict)
+        ):
+            return {"ok": False, "error": "invalid_metadata_format"}
+        message = self._store(str(channel), args, "B0HERALD")
+        public = {k: v for k, v in message.items() if k != "metadata"}
+        return {"ok": True, "channel": channel, "ts": message["ts"], "message": public}
+
+    def _store(self, channel: str, args: dict[str, Any], bot_id: str) -> dict[str, Any]:
+        seq = next(self._ts)
+        seconds = int(self.clock.now().timestamp()) if self.clock is not None else 1780000000
+        message: dict[str, Any] = {
+            "type": "message",
+            "bot_id": bot_id,
+            "text": args.get("text"),
+            "ts": f"{seconds}.{seq:06d}",
+        }
+        if args.get("blocks"):
+            message["blocks"] = args["blocks"]
+        if args.get("metadata"):
+            message["metadata"] = args["metadata"]
+        self.channels.setdefault(channel, []).append(message)
+        return message
+
+    def _history(self, args: dict[str, Any]) -> dict[str, Any]:
+        channel = str(args.get("channel") or "")
+        if not channel:
+            return {"ok": False, "error": "channel_not_found"}
+        oldest = float(args.get("oldest") or 0)
+        latest = float(args["latest"]) if args.get("latest") else float("inf")
+        limit = min(999, int(args.get("limit") or 100))
+        start = int(args.get("cursor") or 0)
+        with_metadata = str(args.get("include_all_metadata")).lower() in ("1", "true")
+        window = [
+            m for m in reversed(self.channels.get(channel, [])) if oldest < float(m["ts"]) < latest
+        ]
+        page = window[start : start + limit]
+        more = start + limit < len(window)
+        messages = [
+            m if with_metadata else {k: v for k, v in m.items() if k != "metadata"} for m in page
+        ]
+        return {
+            "ok": True,
+            "messages": messages,
+            "has_more": more,
+            "response_metadata": {"next_cursor": str(start + limit) if more else ""},
+        }
 
     def _users_info(self, args: dict[str, Any]) -> dict[str, Any]:
         user = self.users.get(str(args.get("user")))
