@@ -27,16 +27,17 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
+from feedparser.datetimes import _parse_date as _feedparser_date
 from feedparser.html import _cp1252
 from feedparser.mixin import _FeedParserMixin
 from feedparser.sanitizer import _HTMLSanitizer
-from lxml import etree  # type: ignore[import-untyped]  # no stubs ship with lxml
+from feedparser.urls import make_safe_absolute_uri
+from lxml import etree
 
 __all__ = ["parse_fast"]
 
 # feedparser's own tables, so the port follows the installed feedparser rather than a copy.
 _KNOWN_NS: dict[str, str] = {k.lower(): v for k, v in _FeedParserMixin.namespaces.items()}
-_CANONICAL_LOWER = frozenset(v.lower() for v in _KNOWN_NS.values() if v)
 _FP_HANDLERS = frozenset(
     name.split("_", 2)[2].lower() if name.startswith("_start_") else name[5:].lower()
     for name in dir(_FeedParserMixin)
@@ -44,6 +45,7 @@ _FP_HANDLERS = frozenset(
 )
 _ACCEPTABLE_HTML = frozenset(_HTMLSanitizer.acceptable_elements)
 _CP1252 = {k: v for k, v in _cp1252.items()}
+_C1 = re.compile("[\x80-\x9f]")
 _HTML_TYPES = frozenset({"application/xhtml+xml", "text/html"})
 _RELATIVE = frozenset(_FeedParserMixin.can_be_relative_uri)
 
@@ -84,6 +86,11 @@ _XMLNS = re.compile(rb"""xmlns(?::([^\s=/>"']+))?\s*=\s*(?:"([^"]*)"|'([^']*)')"
 _DOCTYPE = re.compile(rb"<!DOCTYPE", re.IGNORECASE)
 _FIRST_ELEMENT = re.compile(rb"<\w")
 _URIFIXER = re.compile(r"^([A-Za-z][A-Za-z0-9+-.]*://)(/*)(.*?)")
+# An absolute http(s) URL that urlparse/urlunparse return unchanged: lower-case scheme, a host
+# not starting with "/", no params, fragment, empty query, whitespace, controls or brackets.
+_PLAIN_ABSOLUTE = re.compile(
+    r"https?://[^/?#;\s\[\]\\\x00-\x1f\x7f]+(?:/[^?#;\s\x00-\x1f\x7f]*)?(?:\?[^#;\s\x00-\x1f\x7f]+)?"
+)
 _AMP_REF = re.compile(r"&([A-Za-z0-9_]+);")
 _CLOSE_TAG = re.compile(r"</(\w+)>")
 _ANY_REF = re.compile(r"&#?\w+;")
@@ -108,11 +115,17 @@ _ZONES = {
     "gmt": 0, "ut": 0, "utc": 0, "z": 0, "edt": -4, "est": -5, "cdt": -5, "cst": -6,
     "mdt": -6, "mst": -7, "pdt": -7, "pst": -8,
 }  # fmt: skip
+_ZONES_OR_NUM = re.compile(r"[+-]\d{2}:?\d{2}|" + "|".join(_ZONES))
 _RFC822 = re.compile(
     r"(?:(?:mon|tue|wed|thu|fri|sat|sun)[a-z]*,\s+)?(\d{1,2})\s+([a-z]{3})\s+(\d{4})\s+"
     r"(\d{1,2}):(\d{2})(?::(\d{2}))?\s+([+-]\d{2}:?\d{2}|[a-z]{1,3})",
     re.IGNORECASE,
 )
+
+
+def _inert(key: str) -> bool:
+    """No feedparser handler and no key anything reads: the element changes nothing."""
+    return not (key in _HANDLERS or key in _FP_HANDLERS or key in _RESERVED_KEYS)
 
 
 class _Decline(Exception):
@@ -146,23 +159,26 @@ def parse_fast(decoded: bytes, encoding_info: dict[str, Any], *, url: str) -> di
     if first is None or _DOCTYPE.search(decoded, 0, first.start()):
         return None
     try:
-        namespacemap, declared = _declarations(decoded)
+        namespacemap, unknown, declared = _declarations(decoded)
         parser = _parser()
         root = etree.fromstring(decoded, parser)
         if len(parser.error_log):
             return None  # lxml recovered from something expat may reject
-        return _Reader(url, namespacemap, declared).read(root)
-    except (_Decline, etree.LxmlError, ValueError, LookupError, TypeError, RecursionError):
+        return _Reader(url, namespacemap, unknown, declared).read(root)
+    except Exception:  # _Decline, lxml's errors, or anything unforeseen: feedparser decides
         return None
 
 
-def _declarations(decoded: bytes) -> tuple[dict[str, str], set[str]]:
+def _declarations(
+    decoded: bytes,
+) -> tuple[dict[str, str], dict[str, set[str | None]], set[str]]:
     """Every namespace declaration, found textually (a superset: CDATA can add false ones).
 
-    feedparser names an element in an unknown namespace by the first prefix declared for it and
-    maps a prefix declared for a known namespace to that namespace's canonical prefix, across the
-    whole document; a prefix bound to two namespaces, or a namespace with two prefixes, would
-    make that naming order-dependent, so such documents are declined.
+    Returns feedparser's prefix map (prefix as written -> canonical prefix of a namespace it
+    knows), the prefixes of each namespace it does not know, and the declared URIs (lower-cased,
+    ``default:`` in front for default declarations). feedparser names an element in an unknown
+    namespace by the first prefix declared for it and maps prefixes document-wide; a prefix bound
+    to two namespaces would make that order-dependent, so such documents are declined.
     """
     by_prefix: dict[str, set[str]] = {}  # lower-cased prefix -> URIs
     spellings: dict[str, set[str]] = {}  # lower-cased prefix -> prefixes as written
@@ -188,13 +204,9 @@ def _declarations(decoded: bytes) -> tuple[dict[str, str], set[str]]:
             raise _Decline
         canonical = _canonical(next(iter(uris)))
         if canonical is not None:
-            if lowered in _CANONICAL_LOWER and canonical.lower() != lowered:
-                raise _Decline
             for written in spellings[lowered]:
                 namespacemap[written] = canonical
-    if any(len(prefixes) > 1 for prefixes in unknown_prefixes.values()):
-        raise _Decline
-    return namespacemap, declared
+    return namespacemap, unknown_prefixes, declared
 
 
 def _canonical(uri: str) -> str | None:
@@ -208,6 +220,8 @@ def _canonical(uri: str) -> str | None:
 
 
 def _urljoin(base: str, uri: str) -> str:
+    if _PLAIN_ABSOLUTE.fullmatch(uri):
+        return uri  # what urljoin returns for it, without parsing both URLs
     uri = _URIFIXER.sub(r"\1\3", uri)
     try:
         return urllib.parse.urljoin(base, uri)
@@ -221,7 +235,8 @@ def _fix_text(output: str) -> str:
         return output
     with contextlib.suppress(UnicodeError):
         output = output.encode("iso-8859-1").decode("utf-8")
-    return output.translate(_CP1252)
+    # translate() with a dict is slow per character; C1 controls are rare.
+    return output.translate(_CP1252) if _C1.search(output) else output
 
 
 def _looks_like_html(text: str) -> bool:
@@ -244,52 +259,54 @@ def _map_content_type(value: str) -> str:
 
 
 def _parse_date(value: str) -> time.struct_time | None:
-    """A UTC struct_time exactly as feedparser's date handlers would give it, or _Decline."""
+    """A UTC struct_time exactly as feedparser's date handlers give it (None if unreadable).
+
+    The two common shapes (W3DTF, RFC 822 with a known zone) are read here, faster; anything
+    else (other languages, AM/PM, two-digit years, impossible days, ...) goes to feedparser's own
+    date function, the one its parser calls, so the answer is the same.
+    """
     if not value:
         return None
-    text = value.strip()
+    try:
+        stamp = _quick_date(value.strip())
+    except ValueError:  # an impossible day or time: let feedparser's handlers decide
+        stamp = None
+    if stamp is not None and 1900 <= stamp.year <= 9998:
+        return stamp.astimezone(UTC).utctimetuple()
+    parsed: time.struct_time | None = _feedparser_date(value)
+    return parsed
+
+
+def _quick_date(text: str) -> datetime | None:
     match = _W3DTF.fullmatch(text)
     if match:
         year, month, day, hour, minute, second, zulu, sign, tzh, tzm = match.groups()
         if hour is None:
-            stamp = datetime(int(year), int(month), int(day), tzinfo=UTC)
-        else:
-            # No zone at all is read as UTC by feedparser's W3DTF handler.
-            offset = (
-                0 if zulu or not sign else (int(tzh) * 60 + int(tzm)) * (-1 if sign == "-" else 1)
-            )
-            stamp = datetime(
-                int(year), int(month), int(day), int(hour), int(minute), int(second or 0),
-                tzinfo=timezone(timedelta(minutes=offset)),
-            )  # fmt: skip
-        return _utc_struct(stamp)
-    match = _RFC822.fullmatch(text)
-    if match:
-        day, mon, year, hour, minute, second, zone = match.groups()
-        month = _MONTHS.get(mon.lower())
-        if month is None:
-            raise _Decline
-        zone = zone.lower()
-        if zone[0] in "+-":
-            digits = zone[1:].replace(":", "")
-            offset = int(digits[:2]) * 60 + int(digits[2:])
-            offset = -offset if zone[0] == "-" else offset
-        elif zone in _ZONES:
-            offset = _ZONES[zone] * 60
-        else:
-            raise _Decline
-        stamp = datetime(
-            int(year), month, int(day), int(hour), int(minute), int(second or 0),
+            return datetime(int(year), int(month), int(day), tzinfo=UTC)
+        # No zone at all is read as UTC by feedparser's W3DTF handler.
+        offset = 0 if zulu or not sign else (int(tzh) * 60 + int(tzm)) * (-1 if sign == "-" else 1)
+        return datetime(
+            int(year), int(month), int(day), int(hour), int(minute), int(second or 0),
             tzinfo=timezone(timedelta(minutes=offset)),
         )  # fmt: skip
-        return _utc_struct(stamp)
-    raise _Decline
-
-
-def _utc_struct(stamp: datetime) -> time.struct_time:
-    if not 1900 <= stamp.year <= 9998:
-        raise _Decline
-    return stamp.astimezone(UTC).utctimetuple()
+    match = _RFC822.fullmatch(text)
+    if not match:
+        return None
+    day, mon, year, hour, minute, second, zone = match.groups()
+    month = _MONTHS.get(mon.lower())
+    zone = zone.lower()
+    if month is None or not _ZONES_OR_NUM.fullmatch(zone):
+        return None
+    if zone[0] in "+-":
+        digits = zone[1:].replace(":", "")
+        offset = int(digits[:2]) * 60 + int(digits[2:])
+        offset = -offset if zone[0] == "-" else offset
+    else:
+        offset = _ZONES[zone] * 60
+    return datetime(
+        int(year), month, int(day), int(hour), int(minute), int(second or 0),
+        tzinfo=timezone(timedelta(minutes=offset)),
+    )  # fmt: skip
 
 
 # --- the reader ---------------------------------------------------------------------------------
@@ -303,9 +320,16 @@ class _Reader:
     Field names follow feedparser's so the port can be read side by side with it.
     """
 
-    def __init__(self, url: str, namespacemap: dict[str, str], declared: set[str]) -> None:
+    def __init__(
+        self,
+        url: str,
+        namespacemap: dict[str, str],
+        unknown: dict[str, set[str | None]],
+        declared: set[str],
+    ) -> None:
         self.base = url
         self.namespacemap = namespacemap
+        self.unknown = unknown
         self.declared = declared
         self.version = ""
         self.feed: dict[str, Any] = {}
@@ -359,16 +383,28 @@ class _Reader:
         if tag[0] == "{":
             uri, _, local = tag[1:].partition("}")
             canonical = _canonical(uri)
-            prefix = canonical.lower() if canonical is not None else (el.prefix or "").lower()
+            if canonical is not None:
+                found = self.qualify(canonical.lower(), local)
+            else:
+                # feedparser uses the first prefix declared for the namespace; with several,
+                # accept only when every candidate name is inert.
+                prefixes = self.unknown.get(uri) or {el.prefix}
+                found = self.qualify((el.prefix or "").lower(), local)
+                if len(prefixes) > 1:
+                    candidates = [self.qualify((p or "").lower(), local) for p in prefixes]
+                    if not all(c[2] and _inert(c[0]) for c in candidates):
+                        raise _Decline
         else:
-            local, prefix = tag, ""
+            found = self.qualify("", tag)
+        self.names[cache_key] = found
+        return found
+
+    def qualify(self, prefix: str, local: str) -> tuple[str, str, bool]:
         local = local.lower()
         full = f"{prefix}:{local}" if prefix else local
         if prefix:
             prefix = self.namespacemap.get(prefix, prefix)
-        found = (f"{prefix}_{local}" if prefix else local, full, bool(prefix))
-        self.names[cache_key] = found
-        return found
+        return (f"{prefix}_{local}" if prefix else local, full, bool(prefix))
 
     def attrs(self, el: Any) -> dict[str, str]:
         attrib = el.attrib
@@ -388,8 +424,6 @@ class _Reader:
                 qnames.append((name.lower(), value))
         for name, value in qnames:
             out[name] = value
-        if "xml:base" in out or "base" in out:
-            raise _Decline  # feedparser resolves relative links against it
         for name in ("rel", "type"):
             if name in out:
                 out[name] = out[name].lower()
@@ -400,6 +434,11 @@ class _Reader:
             raise _Decline  # markup inside a text construct: feedparser rebuilds it as xhtml
         key, full, prefixed = self.name(el)
         attrs = self.attrs(el)
+        saved_base = self.base
+        base = attrs.get("xml:base", attrs.get("base")) if attrs else None
+        if base:
+            # xml:base scopes link resolution to this element, as in feedparser.
+            self.base = make_safe_absolute_uri(self.base, base) or self.base
         self.depth += 1
         if self.depth > _MAX_DEPTH:
             raise _Decline
@@ -420,6 +459,7 @@ class _Reader:
             for child in el:
                 self.walk(child)
         self.depth -= 1
+        self.base = saved_base
 
     def children(self, el: Any) -> None:
         for child in el:
@@ -580,7 +620,7 @@ class _Reader:
             elif version.startswith("2."):
                 self.version = "rss20"
             else:
-                raise _Decline
+                self.version = "rss"
         self.children(el)
 
     def h_channel(self, el: Any, attrs: dict[str, str]) -> None:

@@ -177,6 +177,14 @@ def html_to_text(value: str | None, *, limit: int = SUMMARY_LIMIT) -> str:
     """Markup → one line of plain text, at most ``limit`` characters. Never raises."""
     if not value:
         return ""
+    if "<" not in value and "&" not in value:
+        # No tag and no entity: the parser would hand the text back unchanged, at a cost that
+        # dominates normalization of well-formed feeds.
+        return _finish(value, limit)
+    return _parsed_text(value, limit)
+
+
+def _parsed_text(value: str, limit: int) -> str:
     extractor = _TextExtractor()
     cut = False
     try:

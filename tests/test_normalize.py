@@ -436,3 +436,10 @@ def test_tracking_params_fragment_and_host_case_never_change_the_key(
         assert entry is not None
         assert entry.link_key == expected.link_key
         assert entry.key == expected.key
+
+
+@given(st.text(alphabet=st.characters(blacklist_characters="<&"), max_size=400))
+def test_text_without_markup_skips_the_parser_with_the_same_result(text: str) -> None:
+    from bot.normalize import _parsed_text
+
+    assert html_to_text(text, limit=200) == _parsed_text(text, 200)
