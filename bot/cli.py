@@ -109,7 +109,8 @@ async def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
         db = Path("var/demo.db")
         for suffix in ("", "-wal", "-shm"):
             Path(f"{db}{suffix}").unlink(missing_ok=True)  # each demo starts fresh
-        feeds = [{"url": url, "name": name} for name, url in newsroom.feed_urls.items()]
+        # No name: alerts show each outlet's own feed title ("Summit Wire", ...).
+        feeds = [{"url": url} for url in newsroom.feed_urls.values()]
         data = settings.model_dump(mode="python")
         data.update(feeds=feeds, storage={"url": f"sqlite:///{db}"})
         data["fetch"] = {**data["fetch"], "allow_private_networks": True}
