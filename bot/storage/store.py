@@ -387,13 +387,6 @@ class Storage:
         async with self.engine.begin() as conn:
             await conn.execute(update(t.feeds).where(t.feeds.c.id == feed_id).values(**values))
 
-    async def last_new_entry(self, feed_id: int) -> datetime | None:
-        async with self.engine.connect() as conn:
-            value = await conn.scalar(
-                select(func.max(t.entries.c.first_seen_at)).where(t.entries.c.feed_id == feed_id)
-            )
-            return value if isinstance(value, datetime) else None
-
     # -- entries (the seen store) -----------------------------------------------------------
 
     async def entries_for_detect(
@@ -928,11 +921,6 @@ class Storage:
         async with self.engine.connect() as conn:
             rows = await conn.execute(select(t.notices).order_by(t.notices.c.id))
             return [_notice(r) for r in rows]
-
-    async def run(self, fn: Any) -> Any:
-        """Run ``fn(conn)`` in one transaction (for tests and maintenance scripts)."""
-        async with self.engine.begin() as conn:
-            return await fn(conn)
 
 
 def _chunks(items: list[str], n: int) -> Iterable[list[str]]:
