@@ -33,6 +33,8 @@ from bot.types import Notice
 
 log = logging.getLogger("herald.dispatch")
 
+MARK_BATCH = 25
+
 
 class Dispatcher:
     def __init__(
@@ -56,6 +58,7 @@ class Dispatcher:
         self.metrics = metrics
         self.needs_send_intent = bool(getattr(adapter, "needs_send_intent", False))
         self._paused_until: datetime | None = None
+        self._marks: list[tuple[int, str | None, datetime]] = []
         self.stopped = False
         self.sent = 0
         self._ready_at: dict[tuple[str, str], float] = {}
@@ -101,39 +104,43 @@ class Dispatcher:
         if self._paused_until is not None and self.clock.now() < self._paused_until:
             return 0
         self._paused_until = None
-        await self._send_notices()
-        while not self.stopped and self._paused_until is None:
-            rows = await self.storage.claim_deliveries(
-                self.platform, self.clock.now(), lease=self.settings.lease
-            )
-            if not rows:
-                break
-            queue = await self._fold(rows)
-            progressed = False
-            pending: dict[tuple[str, str], list[DeliveryRow]] = defaultdict(list)
-            for r in queue:
-                pending[(r.workspace, r.channel)].append(r)
-            while pending and not self.stopped and self._paused_until is None:
-                now_m = self.clock.monotonic()
-                ready = [c for c in pending if self._ready_at.get(c, 0.0) <= now_m]
-                if not ready:
-                    wait = min(self._ready_at[c] for c in pending) - now_m
-                    await self.clock.sleep(wait)
-                    continue
-                for chan in ready:
-                    row = pending[chan].pop(0)
-                    outcome = await self._send(row)
-                    if outcome == "paused":
-                        break
-                    if outcome == "sent":
-                        sent += 1
-                        progressed = True
-                    if outcome == "refused" or not pending[chan]:
-                        # A refusing channel's other queued rows were failed with it.
-                        del pending[chan]
-                    self._ready_at[chan] = self.clock.monotonic() + self.settings.pace_seconds
-            if not progressed:
-                break
+        try:
+            await self._send_notices()
+            while not self.stopped and self._paused_until is None:
+                rows = await self.storage.claim_deliveries(
+                    self.platform, self.clock.now(), lease=self.settings.lease
+                )
+                if not rows:
+                    break
+                queue = await self._fold(rows)
+                progressed = False
+                pending: dict[tuple[str, str], list[DeliveryRow]] = defaultdict(list)
+                for r in queue:
+                    pending[(r.workspace, r.channel)].append(r)
+                while pending and not self.stopped and self._paused_until is None:
+                    now_m = self.clock.monotonic()
+                    ready = [c for c in pending if self._ready_at.get(c, 0.0) <= now_m]
+                    if not ready:
+                        wait = min(self._ready_at[c] for c in pending) - now_m
+                        await self.flush_marks()
+                        await self.clock.sleep(wait)
+                        continue
+                    for chan in ready:
+                        row = pending[chan].pop(0)
+                        outcome = await self._send(row)
+                        if outcome == "paused":
+                            break
+                        if outcome == "sent":
+                            sent += 1
+                            progressed = True
+                        if outcome == "refused" or not pending[chan]:
+                            # A refusing channel's other queued rows were failed with it.
+                            del pending[chan]
+                        self._ready_at[chan] = self.clock.monotonic() + self.settings.pace_seconds
+                if not progressed:
+                    break
+        finally:
+            await self.flush_marks()
         self.sent += sent
         return sent
 
@@ -215,8 +222,17 @@ class Dispatcher:
             self.stopped = True
             log.error("%s adapter stopped: %s; its deliveries stay queued", self.platform, exc)
             return "stopped"
-        await self.storage.mark_sent(row.id, message_id, self.clock.now())
+        # Marks are written in small batches: one transaction per alert would cost more than
+        # the send. A crash loses at most MARK_BATCH marks; those alerts are re-sent after
+        # their lease, which Discord's nonce and Slack's intent lookup turn into no-ops.
+        self._marks.append((row.id, message_id, self.clock.now()))
+        if len(self._marks) >= MARK_BATCH:
+            await self.flush_marks()
         return "sent"
+
+    async def flush_marks(self) -> None:
+        marks, self._marks = self._marks, []
+        await self.storage.mark_sent_many(marks)
 
     async def _send_notices(self) -> None:
         for n in await self.storage.pending_notices(self.platform):

@@ -840,6 +840,23 @@ class Storage:
                 .values(sends=c.sends + 1, first_send_at=func.coalesce(c.first_send_at, now))
             )
 
+    async def mark_sent_many(self, rows: Sequence[tuple[int, str | None, datetime]]) -> None:
+        """Mark several deliveries sent in one transaction: (id, message id, sent at)."""
+        if not rows:
+            return
+        stmt = (
+            update(t.deliveries)
+            .where(t.deliveries.c.id == bindparam("_id"))
+            .values(
+                status="sent",
+                message_id=bindparam("_mid"),
+                sent_at=bindparam("_at"),
+                last_error=None,
+            )
+        )
+        async with self.engine.begin() as conn:
+            await conn.execute(stmt, [{"_id": i, "_mid": m, "_at": at} for i, m, at in rows])
+
     async def mark_sent(self, delivery_id: int, message_id: str | None, now: datetime) -> None:
         async with self.engine.begin() as conn:
             await conn.execute(
