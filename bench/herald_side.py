@@ -197,7 +197,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
 
             dispatch = [asyncio.create_task(d.run(idle=1.0)) for d in app.dispatchers]
             try:
-                out["churn"] = await _churn(app, farm, platform, args)
+                async with profiled("churn", profile_dir):
+                    out["churn"] = await _churn(app, farm, platform, args)
                 out["latency"] = await _latency(app, farm, platform, args, by_url, urls)
             finally:
                 for task in dispatch:

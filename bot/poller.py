@@ -15,16 +15,17 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from bot.clock import Clock
-from bot.detect import Detection, claimed_elsewhere, detect
+from bot.detect import Detection, DetectRequest, claim_links, claimed_elsewhere, detect_many
 from bot.errors import FetchError, ParseError
 from bot.fetch import Fetcher
+from bot.groups import GroupRunner
 from bot.normalize import read_feed_off_loop
 from bot.notices import Notifier
 from bot.outbox import route
 from bot.redact import redact
 from bot.sandbox import ParsePool, read_feed_sandboxed
 from bot.settings import Settings
-from bot.storage import FeedRow, Storage
+from bot.storage import FeedRow, PollCommit, Storage
 from bot.summary_service import SummaryService
 from bot.topics import MatchDoc, TopicMatcher, prepare
 from bot.types import AlertItem, Entry, ParsedFeed
@@ -42,6 +43,24 @@ class PollResult:
     new: int = 0
     queued: int = 0
     error: str | None = None
+
+
+# Entries per group-commit batch: bounds the statement parameters and a batch's latency.
+BATCH_WEIGHT = 2000
+
+
+@dataclass(frozen=True, slots=True)
+class _Commit:
+    feed_id: int
+    found: Detection
+    alerts: tuple[tuple[AlertItem, tuple[str, ...]], ...]
+    now: datetime
+    feed_values: dict[str, object]
+
+    def announced_rows(self) -> list[dict[str, object]]:
+        """The new entry rows of the stories this poll alerts about."""
+        keys = {item.story_key for item, _ in self.alerts}
+        return [r for r in self.found.new_rows if r["story_key"] in keys] if keys else []
 
 
 def one_line(text: str, limit: int = 300) -> str:
@@ -75,6 +94,12 @@ class Poller:
         self.pool = pool
         self.on_queued = on_queued
         self._commit = asyncio.Lock()
+        # Group commit: feeds parsed while a batch is at the database go in the next batch,
+        # so a busy round costs a few transactions instead of several per changed feed.
+        # Detection only reads: it may run beside a commit. A story two feeds carry that one of
+        # them commits meanwhile is caught at commit time (``claimed_elsewhere``).
+        self._detects = GroupRunner(self._detect_batch, max_weight=BATCH_WEIGHT)
+        self._commits = GroupRunner(self._commit_batch, max_weight=BATCH_WEIGHT, lock=self._commit)
         self._unchanged: list[tuple[int, dict[str, object]]] = []
 
     async def read_document(
@@ -147,17 +172,17 @@ class Poller:
             return await self._failed(feed, str(exc), None)
         feed_name = feed.name or (parsed.title or "").strip()[:100] or feed.url
         backfill = feed.backfill if feed.backfill is not None else self.settings.detect.backfill
-        # The lock makes two feeds polled in the same round see each other's stories.
-        async with self._commit:
-            found = await detect(
-                self.storage,
-                feed,
+        found = await self._detects.submit(
+            DetectRequest(
+                feed.id,
                 entries,
-                now=now,
-                first_poll=first_poll,
-                backfill=backfill,
-                same_title_days=self.settings.detect.same_title_days,
-            )
+                now,
+                first_poll,
+                backfill,
+                self.settings.detect.same_title_days,
+            ),
+            weight=len(entries),
+        )
         alerts = await self._alerts(found, feed_name, matcher)
         values = self._ok_values(
             feed,
@@ -169,8 +194,9 @@ class Poller:
             had_new=found.stored > 0,
             parsed=True,
         )
-        async with self._commit:
-            queued = await self._commit_poll(feed.id, found, alerts, now, values)
+        queued = await self._commits.submit(
+            _Commit(feed.id, found, tuple(alerts), now, values), weight=found.stored
+        )
         await self._recovered(feed)
         if queued and self.on_queued:
             self.on_queued()
@@ -218,46 +244,36 @@ class Poller:
             out.append((item, topics))
         return out
 
-    async def _commit_poll(
-        self,
-        feed_id: int,
-        found: Detection,
-        alerts: list[tuple[AlertItem, tuple[str, ...]]],
-        now: datetime,
-        feed_values: dict[str, object],
-    ) -> int:
-        """Record the entries, queue the alerts and update the feed in one transaction."""
-        announced = {item.story_key for item, _ in alerts}
-        remap = (
-            await claimed_elsewhere(
-                self.storage,
-                feed_id,
-                [r for r in found.new_rows if r["story_key"] in announced],
-                now=now,
-            )
-            if announced
-            else {}
+    async def _detect_batch(self, requests: list[DetectRequest]) -> list[Detection]:
+        return await detect_many(self.storage, requests)
+
+    async def _commit_batch(self, commits: list[_Commit]) -> list[int]:
+        """Record entries, queue alerts and update feeds: one transaction for the whole batch."""
+        now = max(c.now for c in commits)
+        announced = {c.feed_id: c.announced_rows() for c in commits}
+        # Another feed may have recorded the same article since detection ran: in storage,
+        # or earlier in this very batch. The story must stay one story.
+        stored = await claimed_elsewhere(
+            self.storage, [r for rows in announced.values() for r in rows], now=now
         )
-        rows = [
-            {**r, "story_key": remap.get(r["story_key"], r["story_key"])} for r in found.new_rows
-        ]
-        deliveries: list[dict[str, object]] = []
-        if alerts:
-            subs = await self.storage.active_subscriptions(
-                {t for _, topics in alerts for t in topics}
-            )
-            for item, topics in alerts:
+        topics = {t for c in commits for _, names in c.alerts for t in names}
+        subs = await self.storage.active_subscriptions(topics) if topics else []
+        earlier: list[dict[str, object]] = []
+        writes: list[PollCommit] = []
+        for c in commits:
+            remap = claim_links(c.feed_id, announced[c.feed_id], [*stored, *earlier])
+            rows = [
+                {**r, "story_key": remap.get(r["story_key"], r["story_key"])}
+                for r in c.found.new_rows
+            ]
+            earlier += ({**r, "feed_id": c.feed_id} for r in rows if r["link_key_hash"])
+            deliveries: list[dict[str, object]] = []
+            for item, names in c.alerts:
                 if item.story_key in remap:
                     item = replace(item, story_key=remap[item.story_key])
-                deliveries += route(item, topics, subs, now=now, platforms=self.platforms)
-        return await self.storage.commit_poll(
-            feed_id,
-            new_rows=rows,
-            seen_keys=found.seen_keys,
-            deliveries=deliveries,
-            now=now,
-            feed_values=feed_values,
-        )
+                deliveries += route(item, names, subs, now=c.now, platforms=self.platforms)
+            writes.append(PollCommit(c.feed_id, rows, c.found.seen_keys, deliveries, c.feed_values))
+        return await self.storage.commit_polls(writes, now=now)
 
     def _ok_values(
         self,

@@ -6,6 +6,7 @@ only stand-in is the chat platform at the end, and time is a ManualClock.
 
 from __future__ import annotations
 
+import asyncio
 import random
 from datetime import UTC, datetime, timedelta
 
@@ -186,6 +187,48 @@ async def test_same_story_from_two_feeds_reaches_a_channel_once(
     )
     await run(settings, clock, adapter)
     assert adapter.titles == ["NATO story number 7"]
+
+
+async def test_one_article_in_many_feeds_polled_together_is_one_story(
+    feed_server: FeedServer, tmp_path, clock: ManualClock
+) -> None:
+    # Polled in one round, the feeds' documents are detected and committed in shared batches:
+    # the article must still become one story, sent once, while each feed's own item is sent.
+    paths = [f"/f{n}.xml" for n in range(6)]
+    for path in paths:
+        feed_server.set(path, rss([]))
+    settings = make_settings(
+        tmp_path,
+        feeds=[feed_server.url(p) for p in paths],
+        topics=TOPICS,
+        subscriptions=[("desk", "nato")],
+    )
+    adapter = RecordingAdapter()
+    await run(settings, clock, adapter)
+    shared = story(7)
+    for n, path in enumerate(paths):
+        own = story(100 + n)
+        feed_server.set(path, rss([Item(**{**shared.__dict__, "guid": f"copy-{n}"}), own]))
+    async with Herald(settings, adapters=[adapter], clock=clock, rng=random.Random(1)) as app:
+        # Hold the commit lock until every feed is detected and waiting, so all six commit in
+        # one batch in which none saw another's entry in storage.
+        async with app.poller._commit:
+            polling = asyncio.create_task(app.poll_feeds(await app.storage.list_feeds()))
+            for _ in range(1000):
+                if len(app.poller._commits._pending) == len(paths):
+                    break
+                await asyncio.sleep(0.01)
+            assert len(app.poller._commits._pending) == len(paths)
+        results = await polling
+        await app.deliver_due()
+        stored = await app.storage.recent_entries()
+    assert sum(r.new for r in results) == 12
+    # A burst to one channel may be folded into a digest: count the stories the alerts carry.
+    delivered = [item.title for a in adapter.alerts for item in a.items]
+    assert sorted(delivered) == sorted(
+        ["NATO story number 7"] + [f"NATO story number {100 + n}" for n in range(6)]
+    )
+    assert sorted(e.title for e, _ in stored).count("NATO story number 7") == 1
 
 
 async def test_backfill_announces_newest_on_first_poll(

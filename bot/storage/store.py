@@ -16,7 +16,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
-from sqlalchemy.sql import Insert
+from sqlalchemy.sql import ColumnElement, Insert
 
 from bot.errors import StorageError
 from bot.redact import redact
@@ -128,6 +128,17 @@ class NoticeRow:
     text: str
     status: str
     created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class PollCommit:
+    """What one successful poll writes (see :meth:`Storage.commit_polls`)."""
+
+    feed_id: int
+    new_rows: Sequence[dict[str, Any]] = ()
+    seen_keys: Sequence[str] = ()
+    deliveries: Sequence[dict[str, Any]] = ()
+    feed_values: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -371,17 +382,22 @@ class Storage:
 
     async def update_feeds(self, rows: Sequence[tuple[int, dict[str, Any]]]) -> None:
         """Apply several feeds' updates in one transaction, one executemany per shape."""
+        async with self.engine.begin() as conn:
+            await self._update_feeds(conn, rows)
+
+    async def _update_feeds(
+        self, conn: AsyncConnection, rows: Sequence[tuple[int, dict[str, Any]]]
+    ) -> None:
         shapes: dict[tuple[str, ...], list[dict[str, Any]]] = {}
         for feed_id, values in rows:
             shapes.setdefault(tuple(sorted(values)), []).append({"_id": feed_id, **values})
-        async with self.engine.begin() as conn:
-            for keys, params in shapes.items():
-                stmt = (
-                    update(t.feeds)
-                    .where(t.feeds.c.id == bindparam("_id"))
-                    .values({k: bindparam(k) for k in keys})
-                )
-                await conn.execute(stmt, params)
+        for keys, params in shapes.items():
+            stmt = (
+                update(t.feeds)
+                .where(t.feeds.c.id == bindparam("_id"))
+                .values({k: bindparam(k) for k in keys})
+            )
+            await conn.execute(stmt, params)
 
     async def update_feed(self, feed_id: int, **values: Any) -> None:
         async with self.engine.begin() as conn:
@@ -389,9 +405,9 @@ class Storage:
 
     # -- entries (the seen store) -----------------------------------------------------------
 
-    async def entries_for_detect(
+    async def entries_for_detect_many(
         self,
-        feed_id: int,
+        feed_ids: Sequence[int],
         *,
         keys: Sequence[str],
         link_hashes: Sequence[str],
@@ -399,31 +415,29 @@ class Storage:
         title_since: datetime,
         link_since: datetime,
     ) -> list[StoredEntry]:
-        """Stored entries that may be the same story as a document's entries.
+        """Stored entries that may be the same story as some document's entries (a superset:
+        :mod:`bot.detect` keeps, per document, the rows that concern it).
 
-        Same feed: exact key, same link hash, or same title hash seen since ``title_since``.
-        Other feeds: same link hash seen since ``link_since`` (cross-outlet syndication).
+        Entries of ``feed_ids`` with one of ``keys`` or ``link_hashes``, or one of
+        ``title_hashes`` seen since ``title_since``; and entries of any feed with one of
+        ``link_hashes`` seen since ``link_since`` (cross-outlet syndication).
         """
         c = t.entries.c
-        conds = []
+        own: list[ColumnElement[bool]] = []
         if keys:
-            conds.append(and_(c.feed_id == feed_id, c.key.in_(list(keys))))
+            own.append(c.key.in_(list(keys)))
         if link_hashes:
-            conds.append(and_(c.feed_id == feed_id, c.link_key_hash.in_(list(link_hashes))))
-            conds.append(
-                and_(
-                    c.feed_id != feed_id,
-                    c.link_key_hash.in_(list(link_hashes)),
-                    c.first_seen_at >= link_since,
-                )
-            )
+            own.append(c.link_key_hash.in_(list(link_hashes)))
         if title_hashes:
+            own.append(
+                and_(c.title_key_hash.in_(list(title_hashes)), c.first_seen_at >= title_since)
+            )
+        conds = []
+        if feed_ids and own:
+            conds.append(and_(c.feed_id.in_(list(feed_ids)), or_(*own)))
+        if link_hashes:
             conds.append(
-                and_(
-                    c.feed_id == feed_id,
-                    c.title_key_hash.in_(list(title_hashes)),
-                    c.first_seen_at >= title_since,
-                )
+                and_(c.link_key_hash.in_(list(link_hashes)), c.first_seen_at >= link_since)
             )
         if not conds:
             return []
@@ -431,36 +445,28 @@ class Storage:
             rows = await conn.execute(select(t.entries).where(or_(*conds)))
             return [_entry(r) for r in rows]
 
-    async def commit_poll(
-        self,
-        feed_id: int,
-        *,
-        new_rows: Sequence[dict[str, Any]],
-        seen_keys: Sequence[str],
-        deliveries: Sequence[dict[str, Any]],
-        now: datetime,
-        feed_values: dict[str, Any] | None = None,
-    ) -> int:
-        """In one transaction: record new entries, refresh ``last_seen_at`` of those still in
-        the feed, and queue their deliveries. Returns how many deliveries were queued (a
-        (channel, story) already queued or sent is skipped)."""
+    async def commit_polls(self, commits: Sequence[PollCommit], *, now: datetime) -> list[int]:
+        """In one transaction, for every polled feed: record its new entries, refresh
+        ``last_seen_at`` of those still in its document, update its row and queue its
+        deliveries. Returns, per commit, how many deliveries were queued (a (channel, story)
+        already queued or sent is skipped)."""
+        e = t.entries.c
         async with self.engine.begin() as conn:
-            if new_rows:
-                await conn.execute(
-                    self._insert_ignore(t.entries, "feed_id", "key"),
-                    [{**r, "feed_id": feed_id} for r in new_rows],
-                )
-            for chunk in _chunks(list(seen_keys), 500):
+            rows = [{**r, "feed_id": c.feed_id} for c in commits for r in c.new_rows]
+            if rows:
+                await conn.execute(self._insert_ignore(t.entries, "feed_id", "key"), rows)
+            seen = [{"_f": c.feed_id, "_k": k} for c in commits for k in c.seen_keys]
+            if seen:
                 await conn.execute(
                     update(t.entries)
-                    .where(t.entries.c.feed_id == feed_id, t.entries.c.key.in_(chunk))
-                    .values(last_seen_at=now)
+                    .where(e.feed_id == bindparam("_f"), e.key == bindparam("_k"))
+                    .values(last_seen_at=now),
+                    seen,
                 )
-            if feed_values:
-                await conn.execute(
-                    update(t.feeds).where(t.feeds.c.id == feed_id).values(**feed_values)
-                )
-            return await self._enqueue(conn, deliveries)
+            await self._update_feeds(
+                conn, [(c.feed_id, c.feed_values) for c in commits if c.feed_values]
+            )
+            return await self._enqueue_many(conn, [c.deliveries for c in commits])
 
     async def prune_entries(self, before: datetime) -> int:
         """Retention: drop entries unseen since ``before`` that left their feed's document.
@@ -729,6 +735,38 @@ class Storage:
         """Insert delivery rows; a (channel, story) already queued or sent is skipped."""
         async with self.engine.begin() as conn:
             return await self._enqueue(conn, rows)
+
+    async def _enqueue_many(
+        self, conn: AsyncConnection, groups: Sequence[Sequence[dict[str, Any]]]
+    ) -> list[int]:
+        """Queue several groups of delivery rows with one lookup and one executemany; returns
+        how many rows of each group were new."""
+        c = t.deliveries.c
+        stories = sorted({r["story_key"] for g in groups for r in g})
+        taken: set[tuple[str, str, str, str]] = set()
+        for chunk in _chunks(stories, 500):
+            found = await conn.execute(
+                select(c.platform, c.workspace, c.channel, c.story_key).where(
+                    c.story_key.in_(chunk)
+                )
+            )
+            taken.update((r.platform, r.workspace, r.channel, r.story_key) for r in found)
+        fresh: list[dict[str, Any]] = []
+        counts: list[int] = []
+        for group in groups:
+            n = 0
+            for row in group:
+                ident = (row["platform"], row["workspace"], row["channel"], row["story_key"])
+                if ident not in taken:
+                    taken.add(ident)
+                    fresh.append(row)
+                    n += 1
+            counts.append(n)
+        if fresh:
+            # Still insert-or-ignore: another instance may queue the same row meanwhile.
+            ins = self._insert_ignore(t.deliveries, "platform", "workspace", "channel", "story_key")
+            await conn.execute(ins, fresh)
+        return counts
 
     async def _enqueue(self, conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> int:
         if not rows:
