@@ -126,6 +126,7 @@ _INVISIBLE_RE = re.compile(f"[{_INVISIBLE}]+")
 _MENTION_LOOKALIKES = str.maketrans(
     {"\uff20": "@", "\ufe6b": "@", "\uff1c": "<", "\ufe64": "<", "\uff1e": ">", "\ufe65": ">"}
 )
+_MENTION_LOOKALIKE_RE = re.compile("[" + "".join(map(chr, _MENTION_LOOKALIKES)) + "]")
 # The characters that complete a token after "<" or "<@"; folded only there, because full-width
 # "！" or "＃" are ordinary punctuation in CJK text.
 _TOKEN_LOOKALIKE_RE = re.compile("(<@?)([\uff01\ufe57\ufe15\uff06\ufe60\uff03\ufe5f\uff3e\uff5c])")
@@ -213,7 +214,10 @@ def clean_text(value: str | None, *, limit: int) -> str:
 
 
 def _finish(text: str, limit: int, *, cut: bool = False) -> str:
-    text = unicodedata.normalize("NFC", _INVISIBLE_RE.sub("", text)).translate(_MENTION_LOOKALIKES)
+    text = unicodedata.normalize("NFC", _INVISIBLE_RE.sub("", text))
+    # str.translate walks every character in Python; most texts hold no look-alike at all.
+    if _MENTION_LOOKALIKE_RE.search(text):
+        text = text.translate(_MENTION_LOOKALIKES)
     if "<" in text:
         text = _TOKEN_LOOKALIKE_RE.sub(_fold_token, text)
     return _truncate(" ".join(text.split()), limit, cut=cut)
