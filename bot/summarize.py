@@ -384,6 +384,11 @@ def _without_title_prefix(title: str, text: str) -> str:
     words = _WORD.findall(title)
     if not words:
         return text
+    # Most bodies do not start with the headline: check its first word before compiling a
+    # pattern for this one title (a compile per alert cost more than the whole summary).
+    first = _WORD.search(text)
+    if first is None or not re.fullmatch(re.escape(words[0]), first.group(), re.IGNORECASE):
+        return text
     pattern = r"\W*" + r"\W+".join(re.escape(w) for w in words) + r"(?!\w)([^\w\"'“‘(]*)"
     match = re.match(pattern, text, flags=re.IGNORECASE)
     if match is None:
