@@ -30,6 +30,8 @@ from bot.summary_service import SummaryService
 from bot.topics import TopicMatcher
 
 log = logging.getLogger("herald")
+# Polls in flight per fetch slot: enough that parsing and the database overlap the fetches.
+IN_FLIGHT_PER_FETCH = 4
 
 ProgressFn = Callable[[int, int], None]
 
@@ -200,14 +202,16 @@ class Herald:
     async def poll_feeds(
         self, feeds: Sequence[FeedRow], progress: ProgressFn | None = None
     ) -> list[PollResult]:
-        """Poll ``feeds`` concurrently, at most ``fetch.max_concurrency`` at a time.
+        """Poll ``feeds`` concurrently.
 
-        The bound covers the whole poll, not only the fetch: otherwise every body and parsed
-        document of a large round would wait in memory at once for the parser and the database.
+        The fetcher bounds the fetches (``fetch.max_concurrency``, ``fetch.per_host``); this
+        bounds whole polls to a few times that, so a feed waiting for the parser or the database
+        does not hold a fetch slot, while a large round's bodies and parsed documents still
+        cannot all wait in memory at once.
         """
         matcher = await self.matcher()
         done = 0
-        slots = asyncio.Semaphore(self.settings.fetch.max_concurrency)
+        slots = asyncio.Semaphore(IN_FLIGHT_PER_FETCH * self.settings.fetch.max_concurrency)
 
         async def one(feed: FeedRow) -> PollResult:
             nonlocal done
