@@ -37,7 +37,7 @@ async def test_migrations_match_the_schema_and_are_idempotent(storage_url: str) 
     storage = await open_storage(storage_url)
     try:
         await storage.migrate()  # a second start migrates nothing and breaks nothing
-        assert await storage.schema_revision() == "0003"
+        assert await storage.schema_revision() == "0004"
 
         def diff(conn: Connection) -> list[object]:
             ctx = MigrationContext.configure(conn)

@@ -94,11 +94,8 @@ entries = Table(
     Column("first_seen_at", UTCDateTime, nullable=False),
     Column("last_seen_at", UTCDateTime, nullable=False),
     UniqueConstraint("feed_id", "key", name="uq_entries_feed_key"),
-    Index("ix_entries_feed_link", "feed_id", "link_key_hash"),
     Index("ix_entries_feed_title", "feed_id", "title_key_hash"),
     Index("ix_entries_link", "link_key_hash"),
-    Index("ix_entries_story", "story_key"),
-    Index("ix_entries_last_seen", "last_seen_at"),
     Index("ix_entries_first_seen", "first_seen_at"),
 )
 
