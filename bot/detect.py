@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-from bot.storage import Storage, StoredEntry
+from bot.storage import EntryRef, Storage
 from bot.types import Entry
 
 
@@ -156,7 +156,7 @@ def _prepare(req: DetectRequest) -> _Doc:
     )
 
 
-def _relevant(d: _Doc, stored: Sequence[StoredEntry]) -> list[StoredEntry]:
+def _relevant(d: _Doc, stored: Sequence[EntryRef]) -> list[EntryRef]:
     """The stored entries that may be the same story as one of ``d``'s entries.
 
     Same feed: exact key, same link hash, or same title hash seen since the title window.
@@ -167,7 +167,7 @@ def _relevant(d: _Doc, stored: Sequence[StoredEntry]) -> list[StoredEntry]:
     links = {h for h in d.link_hashes.values() if h}
     titles = {d.title_hashes[e.key] for e in d.entries if e.title_key}
     title_since, link_since = d.title_since, d.link_since
-    out: list[StoredEntry] = []
+    out: list[EntryRef] = []
     for s in stored:
         if s.feed_id == feed_id:
             if (
@@ -205,21 +205,21 @@ async def detect_many(storage: Storage, requests: Sequence[DetectRequest]) -> li
     return [_decide(d, _relevant(d, stored) if not d.req.first_poll else []) for d in docs]
 
 
-def _decide(d: _Doc, stored: Sequence[StoredEntry]) -> Detection:
+def _decide(d: _Doc, stored: Sequence[EntryRef]) -> Detection:
     req, feed_id, now = d.req, d.req.feed_id, d.req.now
     doc_keys = set(d.link_hashes)
     own = [s for s in stored if s.feed_id == feed_id]
     known_keys = {s.key for s in own}
     # Candidates for "same story, new guid": stored items of this feed that left the document.
     departed = [s for s in own if s.key not in doc_keys]
-    by_link_title: dict[tuple[str, str], StoredEntry] = {}
-    by_title: dict[str, StoredEntry] = {}
+    by_link_title: dict[tuple[str, str], EntryRef] = {}
+    by_title: dict[str, EntryRef] = {}
     for s in departed:
         if s.link_key_hash:
             by_link_title.setdefault((s.link_key_hash, s.title_key_hash), s)
         if req.same_title_days > 0 and s.first_seen_at >= d.title_since:
             by_title.setdefault(s.title_key_hash, s)
-    elsewhere: dict[str, StoredEntry] = {}
+    elsewhere: dict[str, EntryRef] = {}
     for s in stored:
         if s.feed_id != feed_id and s.link_key_hash:
             elsewhere.setdefault(s.link_key_hash, s)
@@ -261,7 +261,7 @@ def _decide(d: _Doc, stored: Sequence[StoredEntry]) -> Detection:
 def claim_links(
     feed_id: int,
     rows: Sequence[dict[str, Any]],
-    stored: Iterable[StoredEntry | dict[str, Any]],
+    stored: Iterable[EntryRef | dict[str, Any]],
 ) -> dict[str, str]:
     """story_key remaps for ``rows`` whose article link another feed's entry already carries.
 
@@ -275,7 +275,7 @@ def claim_links(
     for s in stored:
         other, link_hash, story_key, link = (
             (s.feed_id, s.link_key_hash, s.story_key, s.link)
-            if isinstance(s, StoredEntry)
+            if isinstance(s, EntryRef)
             else (s["feed_id"], s["link_key_hash"], s["story_key"], s["link"])
         )
         if other != feed_id and link_hash in wanted:
@@ -287,7 +287,7 @@ def claim_links(
 
 async def claimed_elsewhere(
     storage: Storage, rows: Sequence[dict[str, Any]], *, now: datetime, days: float = 3.0
-) -> list[StoredEntry]:
+) -> list[EntryRef]:
     """Stored entries (of any feed) recorded since ``days`` ago with the link of one of ``rows``.
 
     Detection runs before summarizing (which may be slow); by commit time a second feed carrying

@@ -11,6 +11,7 @@ from __future__ import annotations
 from bot.storage.store import (
     AdminChannelRow,
     DeliveryRow,
+    EntryRef,
     FeedRow,
     NoticeRow,
     PollCommit,
@@ -25,6 +26,7 @@ from bot.storage.store import (
 __all__ = [
     "AdminChannelRow",
     "DeliveryRow",
+    "EntryRef",
     "FeedRow",
     "NoticeRow",
     "PollCommit",

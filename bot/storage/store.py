@@ -81,6 +81,19 @@ class StoredEntry:
 
 
 @dataclass(frozen=True, slots=True)
+class EntryRef:
+    """What detection needs of a stored entry: its identities, not its text."""
+
+    feed_id: int
+    key: str
+    story_key: str
+    link_key_hash: str | None
+    title_key_hash: str
+    link: str | None
+    first_seen_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class TopicRow:
     name: str
     query: str
@@ -414,7 +427,7 @@ class Storage:
         title_hashes: Sequence[str],
         title_since: datetime,
         link_since: datetime,
-    ) -> list[StoredEntry]:
+    ) -> list[EntryRef]:
         """Stored entries that may be the same story as some document's entries (a superset:
         :mod:`bot.detect` keeps, per document, the rows that concern it).
 
@@ -441,9 +454,10 @@ class Storage:
             )
         if not conds:
             return []
+        cols = [c[name] for name in EntryRef.__slots__]
         async with self.engine.connect() as conn:
-            rows = await conn.execute(select(t.entries).where(or_(*conds)))
-            return [_entry(r) for r in rows]
+            rows = await conn.execute(select(*cols).where(or_(*conds)))
+            return [EntryRef(*r) for r in rows]
 
     async def commit_polls(self, commits: Sequence[PollCommit], *, now: datetime) -> list[int]:
         """In one transaction, for every polled feed: record its new entries, refresh
