@@ -26,7 +26,7 @@ import aiohttp
 
 from bench.farm import CHURN_WORD
 from bot.adapter import CommandHandler
-from bot.app import Herald
+from bot.app import IN_FLIGHT_PER_FETCH, Herald
 from bot.clock import SystemClock
 from bot.settings import Settings
 from bot.types import Alert, Notice
@@ -193,12 +193,14 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 "seconds": round(warm_s, 2),
                 "statuses": dict(Counter(r.status for r in res)),
                 "feeds_per_s": round(len(res) / warm_s, 1),
+                "peak_rss_mb": round(peak_rss_mb(), 1),
             }
 
             dispatch = [asyncio.create_task(d.run(idle=1.0)) for d in app.dispatchers]
             try:
                 async with profiled("churn", profile_dir):
                     out["churn"] = await _churn(app, farm, platform, args)
+                out["churn"]["peak_rss_mb"] = round(peak_rss_mb(), 1)
                 out["latency"] = await _latency(app, farm, platform, args, by_url, urls)
             finally:
                 for task in dispatch:
@@ -217,14 +219,20 @@ async def _churn(
     want = {(c, _title(a["feed"], a["n"])) for a in added for c in CHURN_CHANNELS}
     rows = await app.storage.list_feeds()
 
-    # The floor: the same fetches with the same fetcher and validators, nothing else.
-    async def fetch_only(row: Any) -> None:
-        with contextlib.suppress(Exception):
-            await app.fetcher.fetch(row.url, etag=row.etag, last_modified=row.last_modified)
+    # The floor: the same fetches with the same fetcher and validators, nothing else, with as
+    # many in flight as a poll round has (the fetcher's own limits decide the pace).
+    todo = iter(rows)
+
+    async def fetch_only() -> None:
+        for row in todo:
+            with contextlib.suppress(Exception):
+                await app.fetcher.fetch(row.url, etag=row.etag, last_modified=row.last_modified)
 
     t = time.perf_counter()
-    await asyncio.gather(*(fetch_only(r) for r in rows))
+    limit = IN_FLIGHT_PER_FETCH * app.settings.fetch.max_concurrency
+    await asyncio.gather(*(fetch_only() for _ in range(limit)))
     fetch_s = time.perf_counter() - t
+    rss_after_fetch_only = round(peak_rss_mb(), 1)
 
     before = set(platform.stories)
     alerts_before = Counter(platform.kinds)
@@ -242,6 +250,7 @@ async def _churn(
         "alerts": dict(Counter(platform.kinds) - alerts_before),
         "new_items_detected": sum(r.new for r in res),
         "fetch_only_s": round(fetch_s, 2),
+        "peak_rss_after_fetch_only_mb": rss_after_fetch_only,
         "poll_round_s": round(polled_s, 2),
         "delivered_s": round(done_s, 2),
         "ratio_to_fetch_only": round(done_s / fetch_s, 2) if fetch_s else None,

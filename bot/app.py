@@ -210,26 +210,31 @@ class Herald:
         cannot all wait in memory at once.
         """
         matcher = await self.matcher()
-        done = 0
-        slots = asyncio.Semaphore(IN_FLIGHT_PER_FETCH * self.settings.fetch.max_concurrency)
 
         async def one(feed: FeedRow) -> PollResult:
-            nonlocal done
             try:
-                async with slots:
-                    return await self.poller.poll(feed, matcher)
+                return await self.poller.poll(feed, matcher)
             except Exception as exc:  # a bug must not stop the other feeds
                 log.exception("polling %s failed", feed.url)
                 return PollResult(feed.id, feed.url, False, "error", error=repr(exc)[:300])
-            finally:
-                done += 1
-                if progress:
-                    progress(done, len(feeds))
 
+        # A fixed set of workers sharing one iterator: a round of 10,000 feeds is 64 coroutines,
+        # not 10,000 waiting on a semaphore.
+        todo = iter(enumerate(feeds))
+        done: dict[int, PollResult] = {}
+
+        async def worker() -> None:
+            for index, feed in todo:
+                done[index] = await one(feed)
+                if progress:
+                    progress(len(done), len(feeds))
+
+        limit = IN_FLIGHT_PER_FETCH * self.settings.fetch.max_concurrency
         try:
-            results = list(await asyncio.gather(*(one(f) for f in feeds)))
+            await asyncio.gather(*(worker() for _ in range(min(limit, len(feeds)))))
         finally:
             await self.poller.flush()
+        results = [done[i] for i in range(len(feeds))]
         for r in results:
             self.metrics.poll(r)
         return results
