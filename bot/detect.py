@@ -182,7 +182,12 @@ def _relevant(d: _Doc, stored: Sequence[EntryRef]) -> list[EntryRef]:
 
 
 async def detect_many(storage: Storage, requests: Sequence[DetectRequest]) -> list[Detection]:
-    """:func:`detect` for several documents with one query (the poller's group commit)."""
+    """Decide, for each document, which entries are new and which stories to announce, with
+    one query for them all (the poller's group commit).
+
+    On the first poll of a feed everything is recorded as seen and at most ``backfill`` of the
+    newest entries are announced. An entry with a future or missing date is still new.
+    """
     docs = [_prepare(r) for r in requests]
     # A feed that never succeeded has no stored entries (entries and the feed's success are
     # committed together), so its first poll needs no lookup; stories it announces are matched

@@ -8,6 +8,7 @@ after ``max_failures`` in a row (admins told once), and the recovery notice.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import random
 from collections.abc import Callable, Iterable
@@ -261,7 +262,7 @@ class Poller:
         earlier: list[dict[str, object]] = []
         writes: list[PollCommit] = []
         for c in commits:
-            remap = claim_links(c.feed_id, announced[c.feed_id], [*stored, *earlier])
+            remap = claim_links(c.feed_id, announced[c.feed_id], itertools.chain(stored, earlier))
             rows = [
                 {**r, "story_key": remap.get(r["story_key"], r["story_key"])}
                 for r in c.found.new_rows

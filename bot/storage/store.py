@@ -748,7 +748,8 @@ class Storage:
     async def enqueue(self, rows: Sequence[dict[str, Any]]) -> int:
         """Insert delivery rows; a (channel, story) already queued or sent is skipped."""
         async with self.engine.begin() as conn:
-            return await self._enqueue(conn, rows)
+            [queued] = await self._enqueue_many(conn, [rows])
+            return queued
 
     async def _enqueue_many(
         self, conn: AsyncConnection, groups: Sequence[Sequence[dict[str, Any]]]
@@ -781,16 +782,6 @@ class Storage:
             ins = self._insert_ignore(t.deliveries, "platform", "workspace", "channel", "story_key")
             await conn.execute(ins, fresh)
         return counts
-
-    async def _enqueue(self, conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> int:
-        if not rows:
-            return 0
-        ins = self._insert_ignore(t.deliveries, "platform", "workspace", "channel", "story_key")
-        queued = 0
-        for row in rows:
-            res = await conn.execute(ins, row)
-            queued += int(res.rowcount or 0)
-        return queued
 
     async def due_deliveries(
         self, platform: str, now: datetime, limit: int = 500
