@@ -8,8 +8,12 @@ mapping. The reader is a port of the parts of feedparser's element handlers whos
 including feedparser's quirks: relative guid resolution, description-after-summary becoming
 content, first-title-wins depth rules, mojibake and cp1252 repair, "looks like HTML" guessing.
 
-Anything outside that subset makes :func:`parse_fast` return None and the caller uses feedparser:
-a document lxml finds not well-formed (or reports any error about), a DOCTYPE, ``xml:base``,
+A document that is not well-formed because of a few common defects (a bare ``&``, an HTML
+entity, a control character, a second XML declaration, a script after the root) is repaired the
+way feedparser's loose parser reads past them, and flagged bozo with the error feedparser's own
+strict pass reports (expat, run without handlers). Anything outside that subset makes
+:func:`parse_fast` return None and the caller uses feedparser: other not-well-formed documents
+(or any lxml reports an error about), a DOCTYPE, ``xml:base``,
 conflicting namespace prefixes, elements feedparser handles but this port does not, markup nested
 inside text constructs, base64/xhtml/unknown content types, dates it cannot read exactly as
 feedparser would, any encoding doubt. Safety: the caller refuses entity declarations before this
@@ -26,6 +30,8 @@ import urllib.parse
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
+from xml.parsers import expat
+from xml.sax import SAXParseException
 
 from feedparser.datetimes import _parse_date as _feedparser_date
 from feedparser.html import _cp1252
@@ -102,6 +108,19 @@ _EMAIL = re.compile(
 )
 _MAX_DEPTH = 64
 
+# The repairs of a not-well-formed document (see _repair).
+_DECLARATION = re.compile(rb"<\?xml\s.*?\?>", re.DOTALL)
+_XML_CONTROLS = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+_MARKUP = re.compile(rb"(<!\[CDATA\[.*?\]\]>|<!--.*?-->|<[^>]*>)", re.DOTALL)
+_CONTROL_IN_IDENTITY = re.compile(
+    rb"<(?:[\w.-]+:)?(?:guid|id|link)\b[^>]*>[^<]*[\x00-\x08\x0b\x0c\x0e-\x1f]"
+)
+_PREDEFINED = frozenset({b"amp", b"lt", b"gt", b"quot", b"apos"})
+# sgmllib's reading of "&" in text: a name or a character reference, ";" optional.
+_TEXT_REF = re.compile(rb"&(?:([A-Za-z][-.A-Za-z0-9]*)|(#[0-9]+|#[xX][0-9a-fA-F]+))?;?")
+_LOOSE_AMP = re.compile(rb"&(?!(?:amp|lt|gt|quot|apos|#[0-9]+|#[xX][0-9a-fA-F]+);)")
+_ROOT_NAME = re.compile(rb"<([\w:.-]+)")
+
 # Dates: only the shapes whose meaning is certain and which feedparser reads the same way.
 _W3DTF = re.compile(
     r"(\d{4})-(\d{2})-(\d{2})"
@@ -160,13 +179,123 @@ def parse_fast(decoded: bytes, encoding_info: dict[str, Any], *, url: str) -> di
         return None
     try:
         namespacemap, unknown, declared = _declarations(decoded)
-        parser = _parser()
-        root = etree.fromstring(decoded, parser)
-        if len(parser.error_log):
-            return None  # lxml recovered from something expat may reject
-        return _Reader(url, namespacemap, unknown, declared).read(root)
+        root = _well_formed(decoded)
+        exc: Exception | None = None
+        if root is None:
+            # Not well-formed: feedparser would flag the document and read it with its loose
+            # parser. The few defects repaired here are the common ones, and the repaired text
+            # gives the same entries as the loose parser (checked on the shared corpus and by
+            # test_fastparse's random malformed items); anything else still goes to feedparser.
+            exc = _strict_error(decoded)
+            repaired = _repair(decoded, first.start())
+            root = _well_formed(repaired) if exc is not None and repaired != decoded else None
+            if root is None:
+                return None
+        result = _Reader(url, namespacemap, unknown, declared).read(root)
     except Exception:  # _Decline, lxml's errors, or anything unforeseen: feedparser decides
         return None
+    if exc is not None:
+        result["bozo"], result["bozo_exception"] = True, exc
+    return result
+
+
+def _well_formed(text: bytes) -> Any:
+    """The root element, or None when lxml reports any error (it may recover where expat fails)."""
+    parser = _parser()
+    try:
+        root = etree.fromstring(text, parser)
+    except etree.XMLSyntaxError:
+        return None
+    return None if len(parser.error_log) else root
+
+
+class _Locator:
+    """Where expat stopped, as the SAX exception feedparser reports wants it."""
+
+    def __init__(self, line: int, column: int) -> None:
+        self.line, self.column = line, column
+
+    def getSystemId(self) -> None:
+        return None
+
+    def getPublicId(self) -> None:
+        return None
+
+    def getLineNumber(self) -> int:
+        return self.line
+
+    def getColumnNumber(self) -> int:
+        return self.column
+
+
+def _strict_error(decoded: bytes) -> Exception | None:
+    """The error feedparser's strict (expat) pass reports for the document, found at C speed.
+
+    None when expat accepts it: then lxml and expat disagree, and feedparser decides.
+    """
+    parser = expat.ParserCreate(None, " ")  # namespace processing, as feedparser's SAX reader
+    parser.SetParamEntityParsing(expat.XML_PARAM_ENTITY_PARSING_UNLESS_STANDALONE)
+    try:
+        parser.Parse(decoded, True)
+    except expat.ExpatError as exc:
+        where = _Locator(exc.lineno, exc.offset)
+        return SAXParseException(expat.ErrorString(exc.code), None, where)  # type: ignore[arg-type]
+    return None
+
+
+def _repair(decoded: bytes, first: int) -> bytes:
+    """Fix the defects feedparser's loose parser reads past, the way it reads them.
+
+    An XML declaration after the first goes (one written after a blank line, behind the one the
+    decoding put in front). Markup after the root element's end tag (an injected script) is cut.
+    C0 controls XML forbids go (or become spaces, see _control), unless one sits in a guid, id or link, which make the entry's
+    identity (then nothing is repaired). Outside CDATA sections, every ``&`` that starts neither a
+    predefined entity nor a character reference is rewritten as sgmllib reads it: in text, an
+    HTML 4 entity becomes its character and any other name stays text, with sgmllib's added
+    ``;`` when it had none (``AT&T`` reads ``AT&T;``); inside a tag it stays as written.
+    """
+    prolog = decoded[1:first]
+    text = decoded[:1] + _DECLARATION.sub(b"", prolog) + decoded[first:]
+    first -= len(decoded) - len(text)
+    name = _ROOT_NAME.match(text, first)
+    if name is not None:
+        end = text.rfind(b"</" + name.group(1) + b">")
+        if end >= 0:
+            text = text[: end + len(name.group(1)) + 3]
+    if _XML_CONTROLS.search(text):
+        if _CONTROL_IN_IDENTITY.search(text):
+            return decoded
+        text = _XML_CONTROLS.sub(_control, text)
+    parts = _MARKUP.split(text)
+    return b"".join(_repair_part(i, p) for i, p in enumerate(parts))
+
+
+def _control(match: re.Match[bytes]) -> bytes:
+    # The loose parser keeps them; normalization then drops them, except the four that
+    # str.split() counts as whitespace.
+    return b" " if match.group() >= b"\x1c" else b""
+
+
+def _repair_part(index: int, part: bytes) -> bytes:
+    if index % 2 == 0:
+        return _TEXT_REF.sub(_text_ref, part) if b"&" in part else part
+    if part.startswith(b"<!"):
+        return part  # a CDATA section or a comment
+    return _LOOSE_AMP.sub(b"&amp;", part)
+
+
+def _text_ref(match: re.Match[bytes]) -> bytes:
+    name, number = match.group(1), match.group(2)
+    if number is not None:
+        return b"&" + number + b";"
+    if name is None:
+        return b"&amp;"
+    if name in _PREDEFINED:
+        return b"&" + name + b";"
+    codepoint = html.entities.name2codepoint.get(name.decode("ascii"))
+    if codepoint is not None:
+        return b"&#%d;" % codepoint
+    return b"&amp;" + name + b";"
 
 
 def _declarations(
