@@ -248,11 +248,12 @@ def _repair(decoded: bytes, first: int) -> bytes:
 
     An XML declaration after the first goes (one written after a blank line, behind the one the
     decoding put in front). Markup after the root element's end tag (an injected script) is cut.
-    C0 controls XML forbids go (or become spaces, see _control), unless one sits in a guid, id or link, which make the entry's
-    identity (then nothing is repaired). Outside CDATA sections, every ``&`` that starts neither a
-    predefined entity nor a character reference is rewritten as sgmllib reads it: in text, an
-    HTML 4 entity becomes its character and any other name stays text, with sgmllib's added
-    ``;`` when it had none (``AT&T`` reads ``AT&T;``); inside a tag it stays as written.
+    C0 controls XML forbids go (or become spaces, see _control), unless one sits in a guid, id
+    or link, which make the entry's identity (then nothing is repaired). Outside CDATA sections,
+    every ``&`` that starts neither a predefined entity nor a character reference is rewritten as
+    sgmllib reads it: in text, an HTML 4 entity becomes its character and any other name stays
+    text, with sgmllib's added ``;`` when it had none (``AT&T`` reads ``AT&T;``); inside a tag
+    it stays as written.
     """
     prolog = decoded[1:first]
     text = decoded[:1] + _DECLARATION.sub(b"", prolog) + decoded[first:]
