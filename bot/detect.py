@@ -45,6 +45,9 @@ class Detection:
     new_rows: tuple[dict[str, Any], ...]
     renamed: int  # same story under a changed guid
     first_poll: bool
+    # An entry to record came without its text (``Entry.text_skipped``: its key was believed
+    # stored). The caller must read the document again in full and detect again.
+    needs_text: bool = False
 
     @property
     def stored(self) -> int:
@@ -233,10 +236,12 @@ def _decide(d: _Doc, stored: Sequence[EntryRef]) -> Detection:
     seen_keys: list[str] = []
     fresh: list[NewStory] = []
     renamed = 0
+    needs_text = False
     for e in d.entries:
         if e.key in known_keys:
             seen_keys.append(e.key)
             continue
+        needs_text = needs_text or e.text_skipped
         lh = d.link_hashes[e.key]
         th = d.title_hashes[e.key]
         alias = None
@@ -260,6 +265,7 @@ def _decide(d: _Doc, stored: Sequence[EntryRef]) -> Detection:
         new_rows=tuple(new_rows),
         renamed=renamed,
         first_poll=req.first_poll,
+        needs_text=needs_text,
     )
 
 

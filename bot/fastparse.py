@@ -40,6 +40,8 @@ from feedparser.sanitizer import _HTMLSanitizer
 from feedparser.urls import make_safe_absolute_uri
 from lxml import etree
 
+from bot.normalize import PLAIN_ABSOLUTE_URL
+
 __all__ = ["parse_fast"]
 
 # feedparser's own tables, so the port follows the installed feedparser rather than a copy.
@@ -92,11 +94,6 @@ _XMLNS = re.compile(rb"""xmlns(?::([^\s=/>"']+))?\s*=\s*(?:"([^"]*)"|'([^']*)')"
 _DOCTYPE = re.compile(rb"<!DOCTYPE", re.IGNORECASE)
 _FIRST_ELEMENT = re.compile(rb"<\w")
 _URIFIXER = re.compile(r"^([A-Za-z][A-Za-z0-9+-.]*://)(/*)(.*?)")
-# An absolute http(s) URL that urlparse/urlunparse return unchanged: lower-case scheme, a host
-# not starting with "/", no params, fragment, empty query, whitespace, controls or brackets.
-_PLAIN_ABSOLUTE = re.compile(
-    r"https?://[^/?#;\s\[\]\\\x00-\x1f\x7f]+(?:/[^?#;\s\x00-\x1f\x7f]*)?(?:\?[^#;\s\x00-\x1f\x7f]+)?"
-)
 _AMP_REF = re.compile(r"&([A-Za-z0-9_]+);")
 _CLOSE_TAG = re.compile(r"</(\w+)>")
 _ANY_REF = re.compile(r"&#?\w+;")
@@ -350,7 +347,7 @@ def _canonical(uri: str) -> str | None:
 
 
 def _urljoin(base: str, uri: str) -> str:
-    if _PLAIN_ABSOLUTE.fullmatch(uri):
+    if PLAIN_ABSOLUTE_URL.fullmatch(uri):
         return uri  # what urljoin returns for it, without parsing both URLs
     uri = _URIFIXER.sub(r"\1\3", uri)
     try:

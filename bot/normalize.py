@@ -16,6 +16,7 @@ import html
 import ipaddress
 import re
 import unicodedata
+from collections.abc import Container
 from dataclasses import replace
 from datetime import UTC, datetime
 from html.parser import HTMLParser
@@ -30,6 +31,7 @@ __all__ = [
     "entry_key",
     "fold_title",
     "html_to_text",
+    "known_key",
     "normalize_entry",
     "normalize_feed",
     "normalize_link",
@@ -133,6 +135,12 @@ _TOKEN_LOOKALIKE_RE = re.compile("(<@?)([\uff01\ufe57\ufe15\uff06\ufe60\uff03\uf
 # For single tokens (URLs, guids): every control character goes, whitespace ones included.
 _UNSAFE_RE = re.compile(f"[{_INVISIBLE}\t\n\x0b\x0c\r\x1c-\x1f\x85\u2028\u2029]+")
 _FEED_CHUNK = 8192
+# An absolute http(s) URL that urljoin returns unchanged whatever the base, because urlparse and
+# urlunparse return it unchanged: lower-case scheme, a host not starting with "/", no params,
+# fragment, empty query, whitespace, controls or brackets. Joining such a URL is skipped.
+PLAIN_ABSOLUTE_URL = re.compile(
+    r"https?://[^/?#;\s\[\]\\\x00-\x1f\x7f]+(?:/[^?#;\s\x00-\x1f\x7f]*)?(?:\?[^#;\s\x00-\x1f\x7f]+)?"
+)
 
 
 class _TextExtractor(HTMLParser):
@@ -264,10 +272,18 @@ def _host_key(hostname: str) -> str | None:
             return f"[{ipaddress.IPv6Address(host).compressed}]"
         except ValueError:
             return None
-    try:
-        ascii_host = host.encode("idna").decode("ascii").lower()
-    except UnicodeError:
-        return None
+    if host.isascii():
+        # What the idna codec does with an ASCII name, without its per-call overhead (it is
+        # most of the cost of resolving a link): only label lengths are checked.
+        labels = host.split(".")
+        if any(not 0 < len(label) < 64 for label in labels[:-1]) or len(labels[-1]) >= 64:
+            return None
+        ascii_host = host.lower()
+    else:
+        try:
+            ascii_host = host.encode("idna").decode("ascii").lower()
+        except UnicodeError:
+            return None
     return ascii_host if _HOST_RE.fullmatch(ascii_host) else None
 
 
@@ -321,7 +337,8 @@ def absolute_http_url(url: str | None, base: str) -> str | None:
     if not candidate:
         return None
     try:
-        joined = urljoin(base, candidate) if base else candidate
+        plain = PLAIN_ABSOLUTE_URL.fullmatch(candidate)
+        joined = urljoin(base, candidate) if base and not plain else candidate
         parts = urlsplit(joined)
         if parts.scheme.lower() not in _DEFAULT_PORTS or not parts.hostname:
             return None
@@ -394,27 +411,35 @@ def _categories(values: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(out)
 
 
-def normalize_entry(raw: RawEntry, *, feed_url: str) -> Entry | None:
+def known_key(key: str) -> bytes:
+    """The short form of an entry key in a ``known`` set (8 bytes: a collision only costs time)."""
+    return bytes.fromhex(key[:16])
+
+
+def normalize_entry(raw: RawEntry, *, feed_url: str, known: Container[bytes] = ()) -> Entry | None:
     """One raw item → a trusted ``Entry``; None when there is no title, no link and no text.
 
-    ``published`` falls back to ``updated`` (many Atom feeds only carry ``updated``).
+    ``published`` falls back to ``updated`` (many Atom feeds only carry ``updated``). When the
+    entry's key is in ``known`` (short keys, :func:`known_key`) only its identity is read (key,
+    title, link, dates), not its text, author, categories or image: the detector reads nothing
+    else of a stored entry, and extracting article HTML is most of the cost of normalization.
+    Such an entry says so (``text_skipped``).
     """
     guid = raw.guid.strip() if isinstance(raw.guid, str) else None
     guid = guid or None
     link = absolute_http_url(raw.link, feed_url)
     link_key = normalize_link(link) if link else None
     title = html_to_text(raw.title, limit=TITLE_LIMIT)
-    content = html_to_text(raw.content, limit=SUMMARY_LIMIT)
-    # feedparser copies Atom content into summary when there is none: parse such HTML once.
-    summary = content if raw.summary == raw.content else html_to_text(raw.summary)
-    text = content if len(content) >= len(summary) else summary
-    if not title and not link and not text:
-        return None
     title_key = fold_title(title)
     published = _utc(raw.published) or _utc(raw.updated)
+    key = entry_key(guid, link_key, title_key, published)
+    skip = bool(known) and bool(title or link) and known_key(key) in known
+    text = "" if skip else _entry_text(raw)
+    if not title and not link and not text:
+        return None
     stored_guid = _UNSAFE_RE.sub("", guid)[:GUID_STORE_LIMIT] if guid else None
     return Entry(
-        key=entry_key(guid, link_key, title_key, published),
+        key=key,
         title=title,
         link=link,
         link_key=link_key,
@@ -423,13 +448,23 @@ def normalize_entry(raw: RawEntry, *, feed_url: str) -> Entry | None:
         summary=text,
         published=published,
         updated=_utc(raw.updated),
-        author=clean_text(raw.author, limit=AUTHOR_LIMIT) or None,
-        categories=_categories(raw.categories),
-        image=absolute_http_url(raw.image, feed_url),
+        author=None if skip else clean_text(raw.author, limit=AUTHOR_LIMIT) or None,
+        categories=() if skip else _categories(raw.categories),
+        image=None if skip else absolute_http_url(raw.image, feed_url),
+        text_skipped=skip,
     )
 
 
-def normalize_feed(parsed: ParsedFeed, *, feed_url: str) -> list[Entry]:
+def _entry_text(raw: RawEntry) -> str:
+    content = html_to_text(raw.content, limit=SUMMARY_LIMIT)
+    # feedparser copies Atom content into summary when there is none: parse such HTML once.
+    summary = content if raw.summary == raw.content else html_to_text(raw.summary)
+    return content if len(content) >= len(summary) else summary
+
+
+def normalize_feed(
+    parsed: ParsedFeed, *, feed_url: str, known: Container[bytes] = ()
+) -> list[Entry]:
     """Every showable entry of a document, in document order.
 
     Exact repeats (same key *and* title) keep the first. Entries that share a key but not a title
@@ -439,7 +474,7 @@ def normalize_feed(parsed: ParsedFeed, *, feed_url: str) -> list[Entry]:
     seen: set[tuple[str, str]] = set()
     out: list[Entry] = []
     for raw in parsed.entries:
-        entry = normalize_entry(raw, feed_url=feed_url)
+        entry = normalize_entry(raw, feed_url=feed_url, known=known)
         if entry is not None and (entry.key, entry.title_key) not in seen:
             seen.add((entry.key, entry.title_key))
             out.append(entry)
@@ -447,17 +482,25 @@ def normalize_feed(parsed: ParsedFeed, *, feed_url: str) -> list[Entry]:
 
 
 def read_feed(
-    body: bytes, *, url: str, content_type: str | None = None, max_entries: int = 500
+    body: bytes,
+    *,
+    url: str,
+    content_type: str | None = None,
+    max_entries: int = 500,
+    known: bytes = b"",
 ) -> tuple[ParsedFeed, list[Entry]]:
     """Parse and normalize in one call: the unit of CPU work run off the event loop.
 
     The returned ``ParsedFeed`` carries the document's metadata only (no raw entries), so little
-    crosses a process boundary when this runs in a process pool.
+    crosses a process boundary when this runs in a process pool. ``known`` is the short keys
+    (:func:`known_key`, concatenated) of entries already stored for this feed: their text is
+    skipped, which makes a changed document of 30 items cost little more than its new ones.
     """
     from bot.parse import parse_document
 
     parsed = parse_document(body, url=url, content_type=content_type, max_entries=max_entries)
-    entries = normalize_feed(parsed, feed_url=url)
+    short = {known[i : i + 8] for i in range(0, len(known), 8)}
+    entries = normalize_feed(parsed, feed_url=url, known=short)
     # The feed's own title and link reach chat (as the alert's source) just like item text.
     return replace(
         parsed,
@@ -475,9 +518,15 @@ async def read_feed_off_loop(
     content_type: str | None = None,
     max_entries: int = 500,
     executor: concurrent.futures.Executor | None = None,
+    known: bytes = b"",
 ) -> tuple[ParsedFeed, list[Entry]]:
     """:func:`read_feed` on an executor (``None`` → the loop's default thread pool)."""
     call = functools.partial(
-        read_feed, body, url=url, content_type=content_type, max_entries=max_entries
+        read_feed,
+        body,
+        url=url,
+        content_type=content_type,
+        max_entries=max_entries,
+        known=known,
     )
     return await asyncio.get_running_loop().run_in_executor(executor, call)

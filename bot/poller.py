@@ -20,7 +20,7 @@ from bot.detect import Detection, DetectRequest, claim_links, claimed_elsewhere,
 from bot.errors import FetchError, ParseError
 from bot.fetch import Fetcher
 from bot.groups import GroupRunner
-from bot.normalize import read_feed_off_loop
+from bot.normalize import known_key, read_feed_off_loop
 from bot.notices import Notifier
 from bot.outbox import route
 from bot.redact import redact
@@ -102,17 +102,30 @@ class Poller:
         self._detects = GroupRunner(self._detect_batch, max_weight=BATCH_WEIGHT)
         self._commits = GroupRunner(self._commit_batch, max_weight=BATCH_WEIGHT, lock=self._commit)
         self._unchanged: list[tuple[int, dict[str, object]]] = []
+        # feed id -> short keys (8 bytes each) of the entries its last committed document held.
+        self._known: dict[int, bytes] = {}
 
     async def read_document(
-        self, body: bytes, *, url: str, content_type: str | None
+        self, body: bytes, *, url: str, content_type: str | None, known: bytes = b""
     ) -> tuple[ParsedFeed, list[Entry]]:
-        """Parse and normalize a fetched document: in the sandboxed pool when there is one."""
+        """Parse and normalize a fetched document: in the sandboxed pool when there is one.
+
+        ``known``: short keys of stored entries whose text need not be extracted
+        (``bot.normalize.read_feed``).
+        """
         limit = self.settings.fetch.max_entries
         if self.pool is not None:
             return await read_feed_sandboxed(
-                body, url=url, content_type=content_type, max_entries=limit, pool=self.pool
+                body,
+                url=url,
+                content_type=content_type,
+                max_entries=limit,
+                pool=self.pool,
+                known=known,
             )
-        return await read_feed_off_loop(body, url=url, content_type=content_type, max_entries=limit)
+        return await read_feed_off_loop(
+            body, url=url, content_type=content_type, max_entries=limit, known=known
+        )
 
     def _interval(self, feed: FeedRow) -> float:
         base = feed.interval or self.settings.schedule.interval
@@ -165,25 +178,34 @@ class Poller:
             status = "not-modified" if result.not_modified else "unchanged"
             return PollResult(feed.id, feed.url, True, status)
         assert result.body is not None
-        try:
-            parsed, entries = await self.read_document(
-                result.body, url=result.url, content_type=result.content_type
-            )
-        except ParseError as exc:
-            return await self._failed(feed, str(exc), None)
-        feed_name = feed.name or (parsed.title or "").strip()[:100] or feed.url
         backfill = feed.backfill if feed.backfill is not None else self.settings.detect.backfill
-        found = await self._detects.submit(
-            DetectRequest(
-                feed.id,
-                entries,
-                now,
-                first_poll,
-                backfill,
-                self.settings.detect.same_title_days,
-            ),
-            weight=len(entries),
-        )
+        # Entries this process saw stored after the feed's last poll: their text is skipped.
+        known = b"" if first_poll else self._known.get(feed.id, b"")
+        while True:
+            try:
+                parsed, entries = await self.read_document(
+                    result.body, url=result.url, content_type=result.content_type, known=known
+                )
+            except ParseError as exc:
+                return await self._failed(feed, str(exc), None)
+            found = await self._detects.submit(
+                DetectRequest(
+                    feed.id,
+                    entries,
+                    now,
+                    first_poll,
+                    backfill,
+                    self.settings.detect.same_title_days,
+                ),
+                weight=len(entries),
+            )
+            if not (found.needs_text and known):
+                break
+            # A key believed stored is not (pruned, or changed by another instance): read the
+            # document again in full, so every entry recorded carries its text.
+            log.debug("%s: stored entries changed since the last poll; reading in full", feed.url)
+            known = b""
+        feed_name = feed.name or (parsed.title or "").strip()[:100] or feed.url
         alerts = await self._alerts(found, feed_name, matcher)
         values = self._ok_values(
             feed,
@@ -197,6 +219,9 @@ class Poller:
         )
         queued = await self._commits.submit(
             _Commit(feed.id, found, tuple(alerts), now, values), weight=found.stored
+        )
+        self._known[feed.id] = b"".join(
+            known_key(k) for k in (*found.seen_keys, *(r["key"] for r in found.new_rows))
         )
         await self._recovered(feed)
         if queued and self.on_queued:

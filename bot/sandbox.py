@@ -404,6 +404,7 @@ async def read_feed_sandboxed(
     content_type: str | None = None,
     max_entries: int = 500,
     pool: ParsePool,
+    known: bytes = b"",
 ) -> tuple[ParsedFeed, list[Entry]]:
     """:func:`bot.normalize.read_feed` in ``pool``: hard memory and time limits.
 
@@ -413,7 +414,12 @@ async def read_feed_sandboxed(
     from bot.normalize import read_feed
 
     call = functools.partial(
-        read_feed, body, url=url, content_type=content_type, max_entries=max_entries
+        read_feed,
+        body,
+        url=url,
+        content_type=content_type,
+        max_entries=max_entries,
+        known=known,
     )
     try:
         parsed, entries = await asyncio.get_running_loop().run_in_executor(pool, call)

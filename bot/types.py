@@ -65,6 +65,9 @@ class Entry:
     author: str | None = None
     categories: tuple[str, ...] = ()
     image: str | None = None
+    # True when ``summary`` was left empty because the key was known to be stored already
+    # (see ``bot.normalize.read_feed``): such an entry must never be recorded as new.
+    text_skipped: bool = False
 
 
 @dataclass(frozen=True, slots=True)

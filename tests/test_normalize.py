@@ -443,3 +443,62 @@ def test_text_without_markup_skips_the_parser_with_the_same_result(text: str) ->
     from bot.normalize import _parsed_text
 
     assert html_to_text(text, limit=200) == _parsed_text(text, 200)
+
+
+def test_known_keys_skip_text_extraction_and_say_so() -> None:
+    from bot.normalize import known_key, read_feed
+
+    body = (
+        b"<?xml version='1.0'?><rss version='2.0'><channel><title>W</title>"
+        b"<item><title>Old</title><guid>urn:1</guid><description>&lt;p&gt;Old text&lt;/p&gt;"
+        b"</description></item>"
+        b"<item><title>New</title><guid>urn:2</guid><description>New text</description></item>"
+        b"<item><guid>urn:3</guid><description>Only text</description></item>"
+        b"</channel></rss>"
+    )
+    _, full = read_feed(body, url=FEED)
+    known = b"".join(known_key(e.key) for e in full)
+    _, entries = read_feed(body, url=FEED, known=known[:8] + known[16:])
+    assert [(e.title, e.summary, e.text_skipped) for e in entries] == [
+        ("Old", "", True),  # nor its author, categories or image
+        ("New", "New text", False),
+        ("", "Only text", False),  # no title and no link: the text is all it has
+    ]
+    # Identity is the same either way.
+    assert [(e.key, e.title_key, e.link_key) for e in entries] == [
+        (e.key, e.title_key, e.link_key) for e in full
+    ]
+    assert not any(e.text_skipped for e in full)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet="aZ09-_.é\u00df", max_size=140))
+def test_ascii_host_shortcut_agrees_with_the_idna_codec(host: str) -> None:
+    from bot.normalize import _HOST_RE, _host_key
+
+    host = host.rstrip(".")
+    try:
+        expected = host.encode("idna").decode("ascii").lower()
+        expected = expected if _HOST_RE.fullmatch(expected) else None
+    except UnicodeError:
+        expected = None
+    if ":" not in host:
+        assert _host_key(host) == expected
+
+
+def test_plain_absolute_urls_are_what_urljoin_returns_unchanged() -> None:
+    from urllib.parse import urljoin
+
+    from bot.normalize import PLAIN_ABSOLUTE_URL
+
+    rng = random.Random(11)
+    alphabet = "ab/?#;:%.=&@[] \t\\Xé0-_~"
+    starts = ["http://", "https://", "HTTP://", "https:///", "http://a.example/", "//", ""]
+    plain = 0
+    for _ in range(5000):
+        url = rng.choice(starts) + "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 12)))
+        if PLAIN_ABSOLUTE_URL.fullmatch(url):
+            plain += 1
+            for base in (FEED, "http://example.com/a/", "https://x.example"):
+                assert urljoin(base, url) == url, url
+    assert plain > 100

@@ -623,3 +623,40 @@ async def test_a_platform_wide_pause_stops_all_sends_without_counting_attempts(
         clock.advance(301)
         assert await app.deliver_due() == 4
         assert {r.attempts for r in await app.storage.deliveries("sent")} == {0}
+
+
+async def test_text_of_stored_entries_is_skipped_but_every_recorded_entry_has_its_text(
+    feed_server: FeedServer, tmp_path, clock: ManualClock
+) -> None:
+    """The poller skips extracting the text of entries it saw stored after the last poll; an
+    entry that is not stored after all (pruned, or removed by another instance) is read again."""
+    from sqlalchemy import delete, select
+
+    from bot.detect import sha
+    from bot.storage.schema import entries
+
+    path = "/skip.xml"
+    feed_server.set(path, rss([story(1), story(2)]))
+    settings = make_settings(
+        tmp_path, feeds=[feed_server.url(path)], topics=TOPICS, subscriptions=[("desk", "nato")]
+    )
+    adapter = RecordingAdapter()
+    async with Herald(settings, adapters=[adapter], clock=clock, rng=random.Random(1)) as app:
+        await app.run_once()
+        clock.advance(600)
+        # Story 2 leaves storage behind the poller's back.
+        async with app.storage.engine.begin() as conn:
+            gone = await conn.execute(delete(entries).where(entries.c.key == sha("g:urn:story:2")))
+        assert gone.rowcount == 1
+        feed_server.set(path, rss([story(3), story(2), story(1)]))
+        await app.run_once()
+        clock.advance(600)
+        await app.run_once()
+        async with app.storage.engine.begin() as conn:
+            stored = dict((await conn.execute(select(entries.c.key, entries.c.summary))).all())
+
+    assert sorted(adapter.titles) == ["NATO story number 2", "NATO story number 3"]
+    for alert in adapter.alerts:
+        assert alert.items[0].summary.startswith("Allies met for the")
+    assert set(stored) == {sha(f"g:urn:story:{n}") for n in (1, 2, 3)}
+    assert all(text.startswith("Allies met for the") for text in stored.values())
