@@ -342,6 +342,7 @@ def split_sentences(text: str) -> list[str]:
 # --------------------------------------------------------------------------------------------
 
 _WORD = re.compile(r"\w+")
+_AFTER_COPY = re.compile(r"[^\w\"'“‘(]*")
 _STOPWORDS = _wordset(
     """a about above after again against all also am an and any are as at be because been before
     being below between both but by can could did do does doing down during each few for from
@@ -384,17 +385,19 @@ def _without_title_prefix(title: str, text: str) -> str:
     words = _WORD.findall(title)
     if not words:
         return text
-    # Most bodies do not start with the headline: check its first word before compiling a
-    # pattern for this one title (a compile per alert cost more than the whole summary).
-    first = _WORD.search(text)
-    if first is None or not re.fullmatch(re.escape(words[0]), first.group(), re.IGNORECASE):
-        return text
-    pattern = r"\W*" + r"\W+".join(re.escape(w) for w in words) + r"(?!\w)([^\w\"'“‘(]*)"
-    match = re.match(pattern, text, flags=re.IGNORECASE)
-    if match is None:
-        return text
-    rest = text[match.end() :]
-    separated = bool(match.group(1).strip())
+    # The headline's words as the body's first word runs, compared without compiling a pattern
+    # per title (a compile per alert cost more than the whole summary).
+    runs = _WORD.finditer(text)
+    end = 0
+    for word in words:
+        run = next(runs, None)
+        if run is None or run.group().lower() != word.lower():
+            return text
+        end = run.end()
+    tail = _AFTER_COPY.match(text, end)
+    assert tail is not None  # the pattern matches the empty string
+    rest = text[tail.end() :]
+    separated = bool(tail.group().strip())
     glued = len(words) >= 3 and rest[:1].isupper()
     return rest if not rest or separated or glued else text
 

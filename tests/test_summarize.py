@@ -628,3 +628,29 @@ def test_bench_smoke(tmp_path: Path) -> None:
     assert bench.split_of("xsum-test-38304362") == "report"
     assert bench.split_of("dm-test-068f529825cc39af930a462c5e9685cbd7961fa5") == "develop"
     assert bench.lead_fit("The cat sat here. " * 100).count(".") == 2
+
+
+def _title_prefix_by_pattern(title: str, text: str) -> str:
+    """The rule as one regular expression per title (the reference the word walk must match)."""
+    words = re.findall(r"\w+", title)
+    if not words:
+        return text
+    pattern = r"\W*" + r"\W+".join(re.escape(w) for w in words) + r"(?!\w)([^\w\"'“‘(]*)"
+    match = re.match(pattern, text, flags=re.IGNORECASE)
+    if match is None:
+        return text
+    rest = text[match.end() :]
+    glued = len(words) >= 3 and rest[:1].isupper()
+    return rest if not rest or match.group(1).strip() or glued else text
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.text(alphabet="ab AB.:'\"(“-é", max_size=12),
+    st.text(alphabet="ab AB.:'\"(“-é\n", max_size=30),
+)
+def test_title_copy_removal_matches_the_pattern_rule(title: str, text: str) -> None:
+    from bot.summarize import _without_title_prefix
+
+    for body in (text, title + text, title.upper() + ": " + text):
+        assert _without_title_prefix(title, body) == _title_prefix_by_pattern(title, body)
