@@ -14,7 +14,8 @@ way feedparser's loose parser reads past them, and flagged bozo with the error f
 strict pass reports (expat, run without handlers). Anything outside that subset makes
 :func:`parse_fast` return None and the caller uses feedparser: other not-well-formed documents
 (or any lxml reports an error about), a DOCTYPE, ``xml:base``,
-conflicting namespace prefixes, elements feedparser handles but this port does not, markup nested
+conflicting namespace prefixes, elements feedparser handles but this port does not (GeoRSS
+with children included), markup nested
 inside text constructs, base64/xhtml/unknown content types, dates it cannot read exactly as
 feedparser would, any encoding doubt. Safety: the caller refuses entity declarations before this
 runs, and the lxml parser never resolves entities, loads a DTD or touches the network.
@@ -577,7 +578,8 @@ class _Reader:
         handler = _HANDLERS.get(key)
         if handler is not None:
             handler(self, el, attrs)
-        elif key in _HARMLESS:
+        elif key in _HARMLESS or key.startswith("georss_"):
+            # A GeoRSS leaf only sets "where" and "geometry", which nothing reads.
             if len(el):
                 raise _Decline
         elif key in _FP_HANDLERS or key in _RESERVED_KEYS:
