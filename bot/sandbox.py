@@ -46,6 +46,7 @@ DEFAULT_MEMORY_LIMIT = 512 * 1024 * 1024
 DEFAULT_TIMEOUT = 30.0
 # A worker is replaced after this many tasks so heap fragmentation cannot creep up to the cap.
 DEFAULT_RECYCLE_AFTER = 500
+_AHEAD = 20  # tasks before recycling when the successor is started
 # The biggest result a worker may send back: a hostile document must not be able to make the
 # *parent* allocate without bound by producing a huge result.
 DEFAULT_RESULT_LIMIT = 64 * 1024 * 1024
@@ -139,6 +140,7 @@ class _Worker:
         self.process.start()
         child_conn.close()
         self.tasks = 0
+        self.spent = False  # recycled after its next task
         try:
             ready = self.conn.poll(_STARTUP_TIMEOUT) and self.conn.recv_bytes() == _READY
         except (EOFError, OSError):
@@ -217,6 +219,7 @@ class ParsePool(Executor):
         self._result_limit = result_limit
         self._queue: queue.SimpleQueue[_Task | None] = queue.SimpleQueue()
         self._threads: list[threading.Thread] = []
+        self._helpers: list[threading.Thread] = []
         self._started = threading.Semaphore(0)
         self._lock = threading.Lock()
         self._closed = False
@@ -270,6 +273,10 @@ class ParsePool(Executor):
         if wait:
             for thread in threads:
                 thread.join()
+            with self._lock:
+                helpers = list(self._helpers)
+            for thread in helpers:
+                thread.join()
 
     def __enter__(self) -> ParsePool:
         return self.start()
@@ -310,6 +317,9 @@ class ParsePool(Executor):
 
     def _dispatch(self) -> None:
         worker: _Worker | None = None
+        # The next worker, started a few tasks before this one is recycled: spawning one costs
+        # a few hundred milliseconds, which would otherwise stall a poll round.
+        successor: Future[_Worker] | None = None
         try:
             try:
                 worker = self._new_worker()
@@ -326,16 +336,47 @@ class ParsePool(Executor):
                     future.set_result(self._run(worker, fn, args, kwargs))
                 except BaseException as exc:
                     future.set_exception(exc)
-                if worker is not None and not worker.alive:
-                    worker = None
+                if worker is not None:
+                    if worker.spent:
+                        self._in_background(worker.retire)
+                        worker = None
+                    elif not worker.alive:
+                        worker = None
+                    elif successor is None and worker.tasks >= self._recycle_after - _AHEAD:
+                        successor = self._in_background(self._new_worker)
                 if worker is None and not self._closed:
-                    # Replace a lost worker now, while idle, rather than when the next task waits.
-                    with contextlib.suppress(ParseError):
-                        worker = self._new_worker()
+                    if successor is not None:
+                        with contextlib.suppress(ParseError):
+                            worker = successor.result()
+                        successor = None
+                    if worker is None:
+                        # Replace a lost worker now, while idle, not when the next task waits.
+                        with contextlib.suppress(ParseError):
+                            worker = self._new_worker()
         finally:
             if worker is not None:
                 worker.retire()
+            if successor is not None:
+                with contextlib.suppress(ParseError):
+                    successor.result().retire()
             self._fail_queued()
+
+    def _in_background(self, fn: Callable[[], T]) -> Future[T]:
+        """Run ``fn`` on a helper thread that ``shutdown(wait=True)`` waits for."""
+        done: Future[T] = Future()
+
+        def run() -> None:
+            try:
+                done.set_result(fn())
+            except BaseException as exc:
+                done.set_exception(exc)
+
+        thread = threading.Thread(target=run, name="herald-parse-helper", daemon=True)
+        with self._lock:
+            self._helpers = [t for t in self._helpers if t.is_alive()]
+            self._helpers.append(thread)
+        thread.start()
+        return done
 
     def _run(
         self, worker: _Worker, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
@@ -370,7 +411,7 @@ class ParsePool(Executor):
         worker.tasks += 1
         if worker.tasks >= self._recycle_after or isinstance(value, MemoryError):
             # A worker that hit its cap may have a heap too fragmented to be useful: replace it.
-            worker.retire()
+            worker.spent = True
         if status == "ok":
             return value
         if isinstance(value, MemoryError):

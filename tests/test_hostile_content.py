@@ -218,6 +218,21 @@ async def test_overrunning_task_is_killed_and_the_worker_replaced() -> None:
     assert short.workers == 1 and short.timeout == 0.5
 
 
+def test_workers_are_recycled_after_their_task_budget_and_reaped() -> None:
+    import os
+
+    with ParsePool(1, recycle_after=3) as p:
+        pids = [p.submit(os.getpid).result() for _ in range(10)]
+        # The successor is started ahead (every count here is within _AHEAD of the budget).
+        assert [len(set(pids[i : i + 3])) for i in range(0, 9, 3)] == [1, 1, 1]
+        assert len(set(pids)) == 4 and os.getpid() not in pids
+        helpers = list(p._helpers)
+    assert helpers and not any(t.is_alive() for t in helpers)  # shutdown waited for them
+    for pid in pids:
+        with pytest.raises(ChildProcessError):
+            os.waitpid(pid, os.WNOHANG)  # already reaped: no zombie, no stray process
+
+
 def test_closed_pool_refuses_work() -> None:
     p = ParsePool(1)
     p.close()
