@@ -52,6 +52,15 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def rss_mb() -> float:
+    """Resident set size now (the peak only ever grows; this shows what a phase kept)."""
+    with open("/proc/self/status", encoding="ascii") as fh:
+        for line in fh:
+            if line.startswith("VmRSS:"):
+                return round(int(line.split()[1]) / 1024, 1)
+    return float("nan")
+
+
 class RecordingPlatform:
     """A fake chat platform: records each alert's arrival time and the stories it carried."""
 
@@ -228,6 +237,8 @@ async def _churn(
     median = dict(ranked[(len(ranked) - 1) // 2])
     median["rounds"] = len(rounds)
     median["ratios_all_rounds"] = [r["ratio_to_fetch_only"] for r in rounds]
+    median["rss_after_each_round_mb"] = [r["rss_after_mb"] for r in rounds]
+    median["peak_rss_after_each_round_mb"] = [r["peak_rss_so_far_mb"] for r in rounds]
     median["complete"] = all(r["complete"] for r in rounds)
     return median
 
@@ -275,6 +286,8 @@ async def _churn_round(
         "delivered_s": round(done_s, 2),
         "ratio_to_fetch_only": round(done_s / fetch_s, 2) if fetch_s else None,
         "complete": ok,
+        "rss_after_mb": rss_mb(),
+        "peak_rss_so_far_mb": round(peak_rss_mb(), 1),
     }
 
 

@@ -1006,6 +1006,10 @@ async def open_storage(url: str, *, migrate: bool = True) -> Storage:
     if u.get_backend_name() == "sqlite":
         if u.database and u.database != ":memory:":
             Path(u.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        # SQLite takes one writer at a time, so more connections buy little; each one is a
+        # thread with its own page cache and malloc arena, and the default 5 + 10 made the
+        # resident size climb ~4 MB per churn round (bench: flat at 2 + 2, same throughput).
+        kwargs.update(pool_size=2, max_overflow=2)
     else:
         kwargs.update(pool_size=10, max_overflow=10, pool_pre_ping=True)
     engine = create_async_engine(aurl, **kwargs)
