@@ -13,11 +13,10 @@ entity, a control character, a second XML declaration, a script after the root) 
 way feedparser's loose parser reads past them, and flagged bozo with the error feedparser's own
 strict pass reports (expat, run without handlers). Anything outside that subset makes
 :func:`parse_fast` return None and the caller uses feedparser: other not-well-formed documents
-(or any lxml reports an error about), a DOCTYPE, ``xml:base``,
-conflicting namespace prefixes, elements feedparser handles but this port does not (GeoRSS
-with children included), markup nested
-inside text constructs, base64/xhtml/unknown content types, dates it cannot read exactly as
-feedparser would, any encoding doubt. Safety: the caller refuses entity declarations before this
+(or any lxml reports an error about), a DOCTYPE, ``xml:base``, conflicting namespace prefixes,
+elements feedparser handles but this port does not (GeoRSS with children included), markup
+nested inside text constructs, base64/xhtml/unknown content types, dates it cannot read exactly
+as feedparser would, any encoding doubt. Safety: the caller refuses entity declarations before this
 runs, and the lxml parser never resolves entities, loads a DTD or touches the network.
 """
 
@@ -253,6 +252,7 @@ def _repair(decoded: bytes, first: int) -> bytes:
     text, with sgmllib's added ``;`` when it had none (``AT&T`` reads ``AT&T;``); inside a tag
     it stays as written.
     """
+    # The prolog from its second byte: a declaration at offset 0 is the one that stays.
     prolog = decoded[1:first]
     text = decoded[:1] + _DECLARATION.sub(b"", prolog) + decoded[first:]
     first -= len(decoded) - len(text)
