@@ -137,3 +137,22 @@ async def test_claims_split_work_and_expire(storage_url: str) -> None:
     finally:
         await other.close()
         await storage.close()
+
+
+async def test_concurrent_claims_never_share_a_feed(storage_url: str) -> None:
+    """Four claimers on two connections, again and again: every feed goes to exactly one."""
+    storage = await open_storage(storage_url)
+    other = await open_storage(storage_url, migrate=False)
+    try:
+        for round_ in range(8):
+            now = NOW + timedelta(hours=round_)
+            for n in range(20):
+                await storage.add_feed(f"https://c.example/{round_}/{n}", now=now)
+            claims = await asyncio.gather(
+                *(s.claim_due_feeds(now, lease=3600 * 24, limit=5) for s in (storage, other) * 2)
+            )
+            ids = [f.id for claim in claims for f in claim]
+            assert len(ids) == len(set(ids)) == 20
+    finally:
+        await other.close()
+        await storage.close()

@@ -822,15 +822,18 @@ class Storage:
         """Lock up to ``limit`` due rows (skipping rows another instance holds), push their time
         ``lease`` seconds ahead, and return them in id order."""
         ids_q = select(table.c.id).where(*conds).order_by(order).limit(limit)
+        until = {time_col.key: now + timedelta(seconds=lease)}
         async with self.engine.begin() as conn:
+            if conn.dialect.name == "sqlite":
+                # No row locks (FOR UPDATE is ignored): one UPDATE takes the write lock before
+                # it reads, so two processes' claims cannot both pick the same rows.
+                stmt = update(table).where(table.c.id.in_(ids_q)).values(until)
+                claimed = list(await conn.execute(stmt.returning(*table.c)))
+                return sorted(claimed, key=lambda r: int(r.id))
             ids = [r.id for r in await conn.execute(ids_q.with_for_update(skip_locked=True))]
             if not ids:
                 return []
-            await conn.execute(
-                update(table)
-                .where(table.c.id.in_(ids))
-                .values({time_col.key: now + timedelta(seconds=lease)})
-            )
+            await conn.execute(update(table).where(table.c.id.in_(ids)).values(until))
             return list(
                 await conn.execute(select(table).where(table.c.id.in_(ids)).order_by(table.c.id))
             )
