@@ -180,6 +180,20 @@ class _TextExtractor(HTMLParser):
 
 
 _TAG_RE = re.compile(r"<[^>]*>?")
+# Plain markup, token by token: text, a start tag with well-quoted attributes, an end tag, a
+# comment with no "--" inside. For markup made only of these, html.parser reports the same
+# events (tag names, self-closing or not, text runs unescaped whole), found here by one regular
+# expression instead of its pure-Python scanner.
+_PLAIN_TOKEN = re.compile(
+    r"(?P<text>[^<]+)"
+    r"|<(?P<start>[a-zA-Z][a-zA-Z0-9]*)"
+    r"""(?:\s+[a-zA-Z_:][-a-zA-Z0-9_:.]*(?:\s*=\s*(?:"[^"]*"|'[^']*'|[^\s"'=<>`]+))?)*"""
+    r"\s*(?P<close>/?)>"
+    r"|</(?P<end>[a-zA-Z][a-zA-Z0-9]*)\s*>"
+    r"|<!--(?:[^-]|-(?!-))*-->"
+)
+_RAW_TEXT_TAGS = frozenset({"script", "style"})  # html.parser reads their content as raw text
+_WAITS_ON_AMP = re.compile(r"[\s;]")  # html.parser's test for an entity cut by a chunk's end
 
 
 def html_to_text(value: str | None, *, limit: int = SUMMARY_LIMIT) -> str:
@@ -190,7 +204,59 @@ def html_to_text(value: str | None, *, limit: int = SUMMARY_LIMIT) -> str:
         # No tag and no entity: the parser would hand the text back unchanged, at a cost that
         # dominates normalization of well-formed feeds.
         return _finish(value, limit)
-    return _parsed_text(value, limit)
+    text = _plain_text(value, limit)
+    return text if text is not None else _parsed_text(value, limit)
+
+
+def _plain_text(value: str, limit: int) -> str | None:
+    """``_parsed_text``'s answer for plain markup (see ``_PLAIN_TOKEN``), else None.
+
+    ``_parsed_text`` feeds html.parser in chunks and stops after the chunk that brings enough
+    text; where it stood then is reproduced: whole tokens before the chunk's end, and of a text
+    run across it the part html.parser hands over (all of it, or up to an ``&`` it waits on).
+    """
+    extractor = _TextExtractor()
+    n = len(value)
+    boundary = _FEED_CHUNK
+    at = 0
+    for token in _PLAIN_TOKEN.finditer(value):
+        if token.start() != at:
+            return None  # a stray "<", a declaration, CDATA...: html.parser decides
+        at = token.end()
+        text, start, end = token.group("text", "start", "end")
+        done = token.start()  # how much of a text token is already handed over
+        while boundary < n and at > boundary:
+            if text is not None:
+                upto = boundary
+                amp = value.rfind("&", max(done, boundary - 34), boundary)
+                if amp >= 0 and not _WAITS_ON_AMP.search(value, amp, boundary):
+                    upto = amp
+                if upto > done:
+                    extractor.handle_data(_unescaped(value[done:upto]))
+                    done = upto
+            if extractor.size > limit + 2048:
+                return _finish("".join(extractor.parts), limit, cut=True)
+            boundary += _FEED_CHUNK
+        if text is not None:
+            if done < at:
+                extractor.handle_data(_unescaped(value[done:at]))
+        elif start is not None:
+            tag = start.lower()
+            if token.group("close"):
+                extractor.handle_startendtag(tag, [])
+            elif tag in _RAW_TEXT_TAGS:
+                return None
+            else:
+                extractor.handle_starttag(tag, [])
+        elif end is not None:
+            extractor.handle_endtag(end.lower())
+    if at != n:
+        return None
+    return _finish("".join(extractor.parts), limit)
+
+
+def _unescaped(text: str) -> str:
+    return html.unescape(text) if "&" in text else text
 
 
 def _parsed_text(value: str, limit: int) -> str:

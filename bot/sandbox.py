@@ -15,9 +15,7 @@ poller). Parsing then also runs on every core instead of contending for the GIL 
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import functools
 import io
 import multiprocessing
 import os
@@ -452,18 +450,17 @@ async def read_feed_sandboxed(
     Every failure is a ``ParseError`` for this document only: the pool's own (memory cap,
     timeout, dead worker) and any unexpected exception the parser raised on hostile input.
     """
-    from bot.normalize import read_feed
+    from bot.normalize import read_feed_off_loop
 
-    call = functools.partial(
-        read_feed,
-        body,
-        url=url,
-        content_type=content_type,
-        max_entries=max_entries,
-        known=known,
-    )
     try:
-        parsed, entries = await asyncio.get_running_loop().run_in_executor(pool, call)
+        parsed, entries = await read_feed_off_loop(
+            body,
+            url=url,
+            content_type=content_type,
+            max_entries=max_entries,
+            executor=pool,
+            known=known,
+        )
     except ParseError:
         raise
     except Exception as exc:

@@ -502,3 +502,41 @@ def test_plain_absolute_urls_are_what_urljoin_returns_unchanged() -> None:
             for base in (FEED, "http://example.com/a/", "https://x.example"):
                 assert urljoin(base, url) == url, url
     assert plain > 100
+
+
+_MARKUP_PIECES = [
+    "<p>", "</p>", "<b>", "</b>", "<br/>", "<br />", "<img src='x>y' alt=\"\"/>", "<a href=x/>",
+    "<P CLASS=\"a\">", "</DIV >", "word ", "more words. ", "&amp;", "&eacute;", "&#233;",
+    "&nbsp", "&", "AT&T ", "<", "<!-- note -->", "<!-- a -- b -->", "<script>x<b></script>",
+    "<noscript>n<p>m</noscript>", "<template><i>t</i></template>", "\n", "<!DOCTYPE x>",
+    "<![CDATA[c]]>", "</br>", "<style/>", "x" * 3000, "&hellip;" * 5,
+]  # fmt: skip
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.sampled_from(_MARKUP_PIECES), max_size=40),
+    st.sampled_from([40, 300, 10_000]),
+)
+def test_plain_markup_shortcut_gives_what_html_parser_gives(pieces: list[str], limit: int) -> None:
+    from bot.normalize import _parsed_text, _plain_text
+
+    value = "".join(pieces)
+    fast = _plain_text(value, limit)
+    if fast is not None:
+        assert fast == _parsed_text(value, limit)
+
+
+def test_plain_markup_shortcut_at_chunk_ends_and_cuts() -> None:
+    from bot.normalize import _FEED_CHUNK, _parsed_text, _plain_text
+
+    answered = 0
+    for shift in range(0, 48):
+        for tail in ("&amp; b", "&eacute;x", "&#233; y", "& b", "<b>bold</b> z", "<p>p</p>"):
+            value = "<p>" + "w" * (_FEED_CHUNK - 3 - shift) + tail + " v" * 7000
+            for limit in (100, 2000, 10_000):
+                fast = _plain_text(value, limit)
+                assert fast is not None
+                assert fast == _parsed_text(value, limit), (shift, tail, limit)
+                answered += 1
+    assert answered == 48 * 6 * 3
