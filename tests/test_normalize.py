@@ -540,3 +540,34 @@ def test_plain_markup_shortcut_at_chunk_ends_and_cuts() -> None:
                 assert fast == _parsed_text(value, limit), (shift, tail, limit)
                 answered += 1
     assert answered == 48 * 6 * 3
+
+
+def test_plain_markup_shortcut_agrees_with_html_parser_on_the_corpus() -> None:
+    from pathlib import Path
+
+    from bot.errors import ParseError
+    from bot.normalize import SUMMARY_LIMIT, TITLE_LIMIT, _parsed_text, _plain_text
+    from bot.parse import parse_document
+
+    data = Path(__file__).resolve().parents[2] / "shared" / "data" / "feeds"
+    if not data.is_dir():
+        pytest.skip(f"shared feed corpus not found at {data}")
+    answered = compared = 0
+    for path in sorted(p for p in data.rglob("*") if p.is_file() and p.suffix != ".md"):
+        try:
+            parsed = parse_document(path.read_bytes(), url=FEED)
+        except ParseError:
+            continue
+        for raw in parsed.entries:
+            for value, limit in (
+                (raw.title, TITLE_LIMIT),
+                (raw.summary, SUMMARY_LIMIT),
+                (raw.content, SUMMARY_LIMIT),
+            ):
+                if value and ("<" in value or "&" in value):
+                    compared += 1
+                    fast = _plain_text(value, limit)
+                    if fast is not None:
+                        answered += 1
+                        assert fast == _parsed_text(value, limit), (path.name, value[:80])
+    assert answered >= 0.95 * compared > 0
