@@ -256,6 +256,7 @@ class Herald:
     async def housekeeping(self) -> int:
         cutoff = self.clock.now() - timedelta(days=self.settings.detect.retention_days)
         pruned = await self.storage.prune_entries(cutoff)
+        self.poller.forget_feeds_except(f.id for f in await self.storage.list_feeds())
         if pruned:
             log.info("retention: forgot %d entries unseen since %s", pruned, cutoff.date())
         return pruned

@@ -105,6 +105,17 @@ class Poller:
         # feed id -> short keys (8 bytes each) of the entries its last committed document held.
         self._known: dict[int, bytes] = {}
 
+    @property
+    def remembered_feeds(self) -> frozenset[int]:
+        """Ids of the feeds whose stored entries' short keys this process holds."""
+        return frozenset(self._known)
+
+    def forget_feeds_except(self, feed_ids: Iterable[int]) -> None:
+        """Drop the short keys of feeds no longer configured (a removed feed's would stay)."""
+        keep = set(feed_ids)
+        for feed_id in [f for f in self._known if f not in keep]:
+            del self._known[feed_id]
+
     async def read_document(
         self, body: bytes, *, url: str, content_type: str | None, known: bytes = b""
     ) -> tuple[ParsedFeed, list[Entry]]:

@@ -488,6 +488,22 @@ async def test_retention_forgets_only_items_gone_from_their_feed(
     assert adapter.alerts == []  # story 1 was never forgotten, so never re-announced
 
 
+async def test_housekeeping_forgets_the_short_keys_of_removed_feeds(
+    feed_server: FeedServer, tmp_path, clock: ManualClock
+) -> None:
+    kept, dropped = feed_server.url("/kept.xml"), feed_server.url("/dropped.xml")
+    feed_server.set("/kept.xml", rss([story(1)]), etag=False)
+    feed_server.set("/dropped.xml", rss([story(2)]), etag=False)
+    settings = make_settings(tmp_path, feeds=[kept, dropped], topics=TOPICS)
+    async with Herald(settings, clock=clock, rng=random.Random(1)) as app:
+        await app.run_once()
+        ids = {f.url: f.id for f in await app.storage.list_feeds()}
+        assert app.poller.remembered_feeds == {ids[kept], ids[dropped]}
+        assert await app.storage.remove_feed(dropped)
+        await app.housekeeping()
+        assert app.poller.remembered_feeds == {ids[kept]}
+
+
 class _BrokenAtStart(RecordingAdapter):
     async def start(self, commands) -> None:  # type: ignore[no-untyped-def]
         from bot.errors import AdapterFatalError
