@@ -294,10 +294,12 @@ async def _churn_round(
             with contextlib.suppress(Exception):
                 await app.fetcher.fetch(row.url, etag=row.etag, last_modified=row.last_modified)
 
+    fetch_cpu = cpu_seconds()
     t = time.perf_counter()
     limit = IN_FLIGHT_PER_FETCH * app.settings.fetch.max_concurrency
     await asyncio.gather(*(fetch_only() for _ in range(limit)))
     fetch_s = time.perf_counter() - t
+    fetch_cpu = {k: round(v - fetch_cpu[k], 2) for k, v in cpu_seconds().items()}
     rss_after_fetch_only = round(peak_rss_mb(), 1)
 
     before = set(platform.stories)
@@ -328,6 +330,7 @@ async def _churn_round(
         # Until every alert arrived; children that exited meanwhile (a recycled parse worker)
         # are not counted.
         "cpu_s": {k: round(cpu_after[k] - cpu_before[k], 2) for k in cpu_before},
+        "fetch_only_cpu_s": fetch_cpu,
     }
 
 

@@ -141,6 +141,9 @@ def summarize(r: dict[str, Any]) -> list[tuple[str, Any, Any, Any, str]]:
             "churn: CPU s main / parse workers / machine",
             f"{cpu['main']} / {cpu['parse_workers']} / {cpu['machine']}",
         )
+    cpu = _get(h, "churn", "fetch_only_cpu_s") or {}
+    if cpu:
+        row("churn: CPU s main / machine, fetches alone", f"{cpu['main']} / {cpu['machine']}")
     row("latency p50, ms", _get(h, "latency", "p50_ms"))
     row("latency p99, ms", _get(h, "latency", "p99_ms"), target="< 1000")
     row("fan-out: msgs/s", f.get("msgs_per_s"))
