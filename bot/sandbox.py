@@ -223,8 +223,15 @@ class ParsePool(Executor):
         self._closed = False
         self._peak_worker_rss = 0
         self.lost_workers = 0  # killed for overrunning, out of memory, or died on their own
+        self.background_started = 0  # helper threads started (successor spawns, retirements)
 
     # -- properties ----------------------------------------------------------------------------
+
+    @property
+    def background_running(self) -> int:
+        """Helper threads still running; ``shutdown(wait=True)`` leaves none."""
+        with self._lock:
+            return sum(t.is_alive() for t in self._helpers)
 
     @property
     def workers(self) -> int:
@@ -373,6 +380,7 @@ class ParsePool(Executor):
         with self._lock:
             self._helpers = [t for t in self._helpers if t.is_alive()]
             self._helpers.append(thread)
+            self.background_started += 1
         thread.start()
         return done
 

@@ -17,6 +17,9 @@ Mapping of :class:`Item` fields, so parser tests know where to look:
 from __future__ import annotations
 
 import json
+import os
+import threading
+import time
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -223,6 +226,15 @@ def spin() -> None:
     """Loop forever (a parser stuck on a pathological document)."""
     while True:
         pass
+
+
+def linger_on_exit(seconds: float) -> int:
+    """Keep this (worker) process alive ``seconds`` after it is told to stop; returns its pid.
+
+    A non-daemon thread is waited for before a multiprocessing child exits.
+    """
+    threading.Thread(target=time.sleep, args=(seconds,)).start()
+    return os.getpid()
 
 
 def recurse(depth: int = 0) -> int:
