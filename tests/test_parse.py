@@ -382,6 +382,37 @@ def test_mislabelled_charset_still_decodes() -> None:
     assert feed.entries[0].title == "Café"
 
 
+@pytest.mark.parametrize("declared", ["utf-16", "UTF-16LE", "utf16"])
+@pytest.mark.parametrize("content_type", [None, "application/rss+xml", "text/xml"])
+def test_a_false_utf16_declaration_reads_the_same_at_any_length(
+    declared: str, content_type: str | None
+) -> None:
+    # Written in UTF-8 under a UTF-16 declaration: feedparser's reading of it used to depend on
+    # whether the byte count was odd (decoding as UTF-16 fails: read as UTF-8) or even (it
+    # "succeeds" into garbage: no feed at all).
+    odd = rss("<item><title>Zürich summit</title><guid>z1</guid></item>").replace(
+        b"utf-8", declared.encode(), 1
+    )
+    if len(odd) % 2 == 0:
+        odd += b" "
+    even = odd + b" "
+    feeds = [parse_document(b, url=URL, content_type=content_type) for b in (odd, even)]
+    assert [[e.title for e in f.entries] for f in feeds] == [["Zürich summit"]] * 2
+    assert feeds[0].bozo_message == feeds[1].bozo_message
+    assert feeds[0].bozo_message and "parsed as utf-8" in feeds[0].bozo_message
+
+
+@needs_data
+def test_the_shared_false_utf16_feed_parses_whatever_its_length() -> None:
+    name = "fastfeedparser/MALFORMED_eliotjones_utf16_declared_but_utf8.rss.xml"
+    body = (FEEDS / name).read_bytes()
+    longer = body.replace(b"<channel>", b"<channel> ", 1)  # one byte more: the other parity
+    assert len(longer) == len(body) + 1
+    before, after = (parse_document(b, url=URL) for b in (body, longer))
+    assert len(before.entries) == 59
+    assert after.entries == before.entries and after.bozo_message == before.bozo_message
+
+
 @pytest.mark.parametrize("content_type", ["text/html; charset=utf-8", "text/plain", None])
 def test_feed_served_with_a_non_xml_content_type_is_not_bozo(content_type: str | None) -> None:
     feed = parse_document(rss("<item><title>x</title></item>"), url=URL, content_type=content_type)
