@@ -547,6 +547,9 @@ _QUOTED = re.compile(r"^[\"'“‘]|[\"'”’]$")
 # a photo caption glued into the text ("Flying high: Half of the kite...") or starts a list
 # (team line-ups): none of them states the news.
 _LABELLED = re.compile(r":\s+[\"'“‘A-Z]")
+# Tokens are case-folded, so "US" (the country) counts as "us" too. Kept deliberately: matching
+# case-sensitively scored lower on the develop half (R1 CNN/DM 39.93 vs 40.01, XSum 19.80 vs
+# 20.02), so the rule stays as measured.
 _FIRST_PERSON = _wordset("i me my mine we us our ours")
 
 
