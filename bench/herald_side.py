@@ -247,12 +247,14 @@ async def _churn(
 
 
 def cpu_seconds() -> dict[str, float]:
-    """CPU seconds used so far by this process, by its children (the parse workers) and by the
-    whole machine (busy time over all cores), read from ``/proc`` (Linux; zeros elsewhere).
+    """CPU seconds used so far by this process, by its children (the parse workers: live ones
+    from ``/proc``, exited ones as the kernel reports them once reaped) and by the whole machine
+    (busy time over all cores), read from ``/proc`` (Linux; zeros elsewhere).
 
     A churn round is bound by CPU, not by waiting: these say which part spends it.
     """
-    out = {"main": 0.0, "parse_workers": 0.0, "machine": 0.0}
+    reaped = resource.getrusage(resource.RUSAGE_CHILDREN)
+    out = {"main": 0.0, "parse_workers": reaped.ru_utime + reaped.ru_stime, "machine": 0.0}
     try:
         tick = os.sysconf("SC_CLK_TCK")
         me = os.getpid()
@@ -327,8 +329,7 @@ async def _churn_round(
         "complete": ok,
         "rss_after_mb": rss_mb(),
         "peak_rss_so_far_mb": round(peak_rss_mb(), 1),
-        # Until every alert arrived; children that exited meanwhile (a recycled parse worker)
-        # are not counted.
+        # Until every alert arrived.
         "cpu_s": {k: round(cpu_after[k] - cpu_before[k], 2) for k in cpu_before},
         "fetch_only_cpu_s": fetch_cpu,
     }
