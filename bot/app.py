@@ -20,6 +20,7 @@ from bot.commands import CommandService
 from bot.dispatch import Dispatcher
 from bot.fetch import Fetcher, FetchLimits
 from bot.health import HealthServer, Metrics
+from bot.memory import limit_malloc_arenas
 from bot.notices import Notifier
 from bot.poller import Poller, PollResult
 from bot.sandbox import ParsePool
@@ -84,6 +85,8 @@ class Herald:
         await self.close()
 
     async def open(self) -> None:
+        # Before the database driver's threads start allocating.
+        limit_malloc_arenas()
         if self._storage is None:
             self._storage = await open_storage(self.settings.storage.url)
         self.storage = self._storage
