@@ -18,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
+from bot.normalize import known_key
 from bot.storage import EntryRef, Storage
 from bot.types import Entry
 
@@ -126,6 +127,9 @@ class DetectRequest:
     backfill: int = 0
     same_title_days: float = 3.0
     cross_feed_days: float = 3.0
+    # Short keys (``bot.normalize.known_key``) of entries also in the document but not in
+    # ``entries``: kept items of a document read item by item (``bot.items``), known stored.
+    present: frozenset[bytes] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
@@ -219,7 +223,7 @@ def _decide(d: _Doc, stored: Sequence[EntryRef]) -> Detection:
     own = [s for s in stored if s.feed_id == feed_id]
     known_keys = {s.key for s in own}
     # Candidates for "same story, new guid": stored items of this feed that left the document.
-    departed = [s for s in own if s.key not in doc_keys]
+    departed = [s for s in own if s.key not in doc_keys and known_key(s.key) not in req.present]
     by_link_title: dict[tuple[str, str], EntryRef] = {}
     by_title: dict[str, EntryRef] = {}
     for s in departed:

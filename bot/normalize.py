@@ -16,7 +16,7 @@ import html
 import ipaddress
 import re
 import unicodedata
-from collections.abc import Container
+from collections.abc import Container, Iterable
 from dataclasses import replace
 from datetime import UTC, datetime
 from html.parser import HTMLParser
@@ -29,6 +29,7 @@ __all__ = [
     "absolute_http_url",
     "clean_text",
     "entry_key",
+    "feed_metadata",
     "fold_title",
     "html_to_text",
     "known_key",
@@ -37,6 +38,7 @@ __all__ = [
     "normalize_link",
     "read_feed",
     "read_feed_off_loop",
+    "without_repeats",
 ]
 
 TITLE_LIMIT = 300
@@ -537,14 +539,35 @@ def normalize_feed(
     are all kept: some feeds reuse one guid or one home-page link for different stories, and the
     detector tells those apart.
     """
+    return without_repeats(
+        normalize_entry(raw, feed_url=feed_url, known=known) for raw in parsed.entries
+    )
+
+
+def without_repeats(entries: Iterable[Entry | None]) -> list[Entry]:
+    """The entries that are not exact repeats (same key and title) of an earlier one."""
     seen: set[tuple[str, str]] = set()
     out: list[Entry] = []
-    for raw in parsed.entries:
-        entry = normalize_entry(raw, feed_url=feed_url, known=known)
+    for entry in entries:
         if entry is not None and (entry.key, entry.title_key) not in seen:
             seen.add((entry.key, entry.title_key))
             out.append(entry)
     return out
+
+
+def feed_metadata(parsed: ParsedFeed, url: str) -> ParsedFeed:
+    """The document's own fields made safe to show, without its raw entries.
+
+    The feed's title and link reach chat (as an alert's source) just like item text; dropping
+    the raw entries keeps what crosses a process boundary small.
+    """
+    return replace(
+        parsed,
+        entries=(),
+        title=html_to_text(parsed.title, limit=TITLE_LIMIT) or None,
+        link=absolute_http_url(parsed.link, url),
+        bozo_message=clean_text(parsed.bozo_message, limit=300) or None,
+    )
 
 
 def read_feed(
@@ -566,15 +589,7 @@ def read_feed(
 
     parsed = parse_document(body, url=url, content_type=content_type, max_entries=max_entries)
     short = {known[i : i + 8] for i in range(0, len(known), 8)}
-    entries = normalize_feed(parsed, feed_url=url, known=short)
-    # The feed's own title and link reach chat (as the alert's source) just like item text.
-    return replace(
-        parsed,
-        entries=(),
-        title=html_to_text(parsed.title, limit=TITLE_LIMIT) or None,
-        link=absolute_http_url(parsed.link, url),
-        bozo_message=clean_text(parsed.bozo_message, limit=300) or None,
-    ), entries
+    return feed_metadata(parsed, url), normalize_feed(parsed, feed_url=url, known=short)
 
 
 async def read_feed_off_loop(

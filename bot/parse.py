@@ -76,6 +76,38 @@ def parse_document(
     header is valid but which has no items is a valid, empty ``ParsedFeed``. ``fast=False``
     skips the lxml fast path (``bot.fastparse``) and always uses feedparser.
     """
+    parsed = _parse(body, url=url, content_type=content_type, max_entries=max_entries, fast=fast)
+    assert parsed is not None
+    return parsed
+
+
+def parse_exact_xml(
+    body: bytes, *, url: str, content_type: str | None = None, max_entries: int = 500
+) -> ParsedFeed | None:
+    """The document as the lxml fast path reads it, or None where that path declines (JSON,
+    not well-formed, a DOCTYPE, a charset feedparser would second-guess, ...) or notes a fault.
+
+    What ``parse_document`` returns for such a document is exactly this; ``bot.items`` relies on
+    it: a well-formed document's items read the same whichever other items surround them.
+    """
+    try:
+        parsed = _parse(
+            body, url=url, content_type=content_type, max_entries=max_entries, only_fast=True
+        )
+    except ParseError:
+        return None
+    return parsed if parsed is not None and not parsed.bozo else None
+
+
+def _parse(
+    body: bytes,
+    *,
+    url: str,
+    content_type: str | None,
+    max_entries: int,
+    fast: bool = True,
+    only_fast: bool = False,
+) -> ParsedFeed | None:
     body = bytes(body)
     head = body.lstrip(_WHITESPACE)
     if head.startswith(_UTF8_BOM):
@@ -84,9 +116,15 @@ def parse_document(
         raise ParseError("the document is empty" if not body else "the document is only whitespace")
     max_entries = max(0, max_entries)
     if _looks_like_json(head, content_type):
-        return _parse_json_feed(body, max_entries=max_entries)
+        return None if only_fast else _parse_json_feed(body, max_entries=max_entries)
     return _parse_xml_feed(
-        body, head, url=url, content_type=content_type, max_entries=max_entries, fast=fast
+        body,
+        head,
+        url=url,
+        content_type=content_type,
+        max_entries=max_entries,
+        fast=fast,
+        only_fast=only_fast,
     )
 
 
@@ -194,7 +232,8 @@ def _parse_xml_feed(
     content_type: str | None,
     max_entries: int,
     fast: bool = True,
-) -> ParsedFeed:
+    only_fast: bool = False,
+) -> ParsedFeed | None:
     if len(body) % 2 == 0 and _SINGLE_BYTE_UTF16_DECLARATION.match(body):
         # One byte of trailing whitespace (insignificant after the root element) makes the
         # UTF-16 attempt fail whatever the length, so the feed is read the same way every time:
@@ -206,6 +245,8 @@ def _parse_xml_feed(
     decoded, info = _reject_entity_declarations(body, _headers(url, content_type))
     result = parse_fast(decoded, info, url=url) if fast else None
     if result is None:
+        if only_fast:
+            return None
         result = _feedparser(body, url=url, content_type=content_type, checked=True)
     version = _str(_get(result, "version")) or ""
     entries = list(_get(result, "entries") or [])

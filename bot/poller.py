@@ -8,6 +8,7 @@ after ``max_failures`` in a row (admins told once), and the recovery notice.
 from __future__ import annotations
 
 import asyncio
+import functools
 import itertools
 import logging
 import random
@@ -20,16 +21,17 @@ from bot.detect import Detection, DetectRequest, claim_links, claimed_elsewhere,
 from bot.errors import FetchError, ParseError
 from bot.fetch import Fetcher
 from bot.groups import GroupRunner
+from bot.items import read_items
 from bot.normalize import known_key, read_feed_off_loop
 from bot.notices import Notifier
 from bot.outbox import route
 from bot.redact import redact
-from bot.sandbox import ParsePool, read_feed_sandboxed
+from bot.sandbox import ParsePool, read_feed_sandboxed, read_items_sandboxed
 from bot.settings import Settings
 from bot.storage import FeedRow, PollCommit, Storage
 from bot.summary_service import SummaryService
 from bot.topics import MatchDoc, TopicMatcher, prepare
-from bot.types import AlertItem, Entry, ParsedFeed
+from bot.types import AlertItem, Entry, ItemIndex, ParsedFeed, Reading
 
 log = logging.getLogger("herald.poll")
 
@@ -44,10 +46,25 @@ class PollResult:
     new: int = 0
     queued: int = 0
     error: str | None = None
+    partial: bool = False  # only the items the last committed document lacked were parsed
 
 
 # Entries per group-commit batch: bounds the statement parameters and a batch's latency.
 BATCH_WEIGHT = 2000
+# A changed document is read in full (not only its new items) at least this often per feed and
+# process: a full read refreshes the last-seen time of every entry still listed, which lets
+# retention move on, and checks every item again.
+FULL_READ_EVERY = timedelta(hours=24)
+
+
+@dataclass(frozen=True, slots=True)
+class _Items:
+    """What this process committed of a feed's document: its item index, valid while the feed's
+    stored body hash is still the one committed with it (no other instance read the feed since)."""
+
+    body_hash: str | None
+    index: ItemIndex
+    full_read_at: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,17 +121,20 @@ class Poller:
         self._unchanged: list[tuple[int, dict[str, object]]] = []
         # feed id -> short keys (8 bytes each) of the entries its last committed document held.
         self._known: dict[int, bytes] = {}
+        # feed id -> the item index of its last committed document (``bot.items``).
+        self._items: dict[int, _Items] = {}
 
     @property
     def remembered_feeds(self) -> frozenset[int]:
-        """Ids of the feeds whose stored entries' short keys this process holds."""
-        return frozenset(self._known)
+        """Ids of the feeds whose stored entries' short keys or item index this process holds."""
+        return frozenset(self._known) | frozenset(self._items)
 
     def forget_feeds_except(self, feed_ids: Iterable[int]) -> None:
-        """Drop the short keys of feeds no longer configured (a removed feed's would stay)."""
+        """Drop what is kept of feeds no longer configured (a removed feed's would stay)."""
         keep = set(feed_ids)
-        for feed_id in [f for f in self._known if f not in keep]:
-            del self._known[feed_id]
+        for memo in (self._known, self._items):
+            for feed_id in [f for f in memo if f not in keep]:
+                del memo[feed_id]
 
     async def read_document(
         self, body: bytes, *, url: str, content_type: str | None, known: bytes = b""
@@ -137,6 +157,39 @@ class Poller:
         return await read_feed_off_loop(
             body, url=url, content_type=content_type, max_entries=limit, known=known
         )
+
+    async def read_changed(
+        self,
+        body: bytes,
+        *,
+        url: str,
+        content_type: str | None,
+        known: bytes,
+        previous: ItemIndex | None,
+    ) -> Reading:
+        """Parse and normalize a changed document, only its new items where ``previous`` (the
+        item index of the last document committed) allows it (``bot.items.read_items``)."""
+        limit = self.settings.fetch.max_entries
+        if self.pool is not None:
+            return await read_items_sandboxed(
+                body,
+                url=url,
+                content_type=content_type,
+                max_entries=limit,
+                pool=self.pool,
+                known=known,
+                previous=previous,
+            )
+        call = functools.partial(
+            read_items,
+            body,
+            url=url,
+            content_type=content_type,
+            max_entries=limit,
+            known=known,
+            previous=previous,
+        )
+        return await asyncio.get_running_loop().run_in_executor(None, call)
 
     def _interval(self, feed: FeedRow) -> float:
         base = feed.interval or self.settings.schedule.interval
@@ -192,13 +245,32 @@ class Poller:
         backfill = feed.backfill if feed.backfill is not None else self.settings.detect.backfill
         # Entries this process saw stored after the feed's last poll: their text is skipped.
         known = b"" if first_poll else self._known.get(feed.id, b"")
+        # Items this process committed, when nobody else has committed the feed since: only
+        # the others are parsed. A full read now and then refreshes what retention reads.
+        memo = self._items.get(feed.id)
+        previous = (
+            memo.index
+            if memo is not None
+            and not first_poll
+            and memo.body_hash == feed.body_hash
+            and now - memo.full_read_at < FULL_READ_EVERY
+            else None
+        )
         while True:
             try:
-                parsed, entries = await self.read_document(
-                    result.body, url=result.url, content_type=result.content_type, known=known
+                reading = await self.read_changed(
+                    result.body,
+                    url=result.url,
+                    content_type=result.content_type,
+                    known=known,
+                    previous=previous,
                 )
             except ParseError as exc:
                 return await self._failed(feed, str(exc), None)
+            parsed, entries = reading.feed, reading.entries
+            present = frozenset(
+                reading.present[i : i + 8] for i in range(0, len(reading.present), 8)
+            )
             found = await self._detects.submit(
                 DetectRequest(
                     feed.id,
@@ -207,6 +279,7 @@ class Poller:
                     first_poll,
                     backfill,
                     self.settings.detect.same_title_days,
+                    present=present,
                 ),
                 weight=len(entries),
             )
@@ -215,7 +288,7 @@ class Poller:
             # A key believed stored is not (pruned, or changed by another instance): read the
             # document again in full, so every entry recorded carries its text.
             log.debug("%s: stored entries changed since the last poll; reading in full", feed.url)
-            known = b""
+            known, previous = b"", None
         feed_name = feed.name or (parsed.title or "").strip()[:100] or feed.url
         alerts = await self._alerts(found, feed_name, matcher)
         values = self._ok_values(
@@ -226,20 +299,29 @@ class Poller:
             max_age=result.max_age,
             title=(parsed.title or "").strip()[:300] or None,
             had_new=found.stored > 0,
-            parsed=True,
+            # Only a full read refreshed every listed entry's last-seen time: retention keeps
+            # what was seen since the feed's last full read (a kept item was seen then or later).
+            parsed_at=None if reading.partial else now,
         )
         queued = await self._commits.submit(
             _Commit(feed.id, found, tuple(alerts), now, values), weight=found.stored
         )
-        self._known[feed.id] = b"".join(
+        self._known[feed.id] = reading.present + b"".join(
             known_key(k) for k in (*found.seen_keys, *(r["key"] for r in found.new_rows))
         )
+        if reading.index is None:
+            self._items.pop(feed.id, None)
+        else:
+            full_at = memo.full_read_at if reading.partial and memo is not None else now
+            self._items[feed.id] = _Items(result.body_hash, reading.index, full_at)
         await self._recovered(feed)
         if queued and self.on_queued:
             self.on_queued()
+        listed = len(entries) + len(present)
         log.info(
-            "%s: %d entries, %d new, %d alert(s) queued%s",
+            "%s: %d entries (%d read), %d new, %d alert(s) queued%s",
             feed_name,
+            listed,
             len(entries),
             len(found.new),
             queued,
@@ -250,7 +332,8 @@ class Poller:
             feed.url,
             True,
             "new-items" if found.new else "unchanged",
-            entries=len(entries),
+            entries=listed,
+            partial=reading.partial,
             new=len(found.new),
             queued=queued,
         )
@@ -322,7 +405,7 @@ class Poller:
         max_age: float | None,
         title: str | None = None,
         had_new: bool = False,
-        parsed: bool = False,
+        parsed_at: datetime | None = None,
     ) -> dict[str, object]:
         """The feed's row after a successful poll (health reset, next poll scheduled)."""
         now = self.clock.now()
@@ -341,8 +424,8 @@ class Poller:
             values["title"] = title
         if had_new:
             values["last_new_at"] = now
-        if parsed:
-            values["last_parsed_at"] = now
+        if parsed_at is not None:
+            values["last_parsed_at"] = parsed_at
         return values
 
     async def _recovered(self, feed: FeedRow) -> None:

@@ -15,7 +15,9 @@ poller). Parsing then also runs on every core instead of contending for the GIL 
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import functools
 import io
 import multiprocessing
 import os
@@ -33,9 +35,15 @@ from multiprocessing.process import BaseProcess
 from typing import Any, ParamSpec, TypeVar
 
 from bot.errors import ParseError
-from bot.types import Entry, ParsedFeed
+from bot.types import Entry, ItemIndex, ParsedFeed, Reading
 
-__all__ = ["DEFAULT_MEMORY_LIMIT", "DEFAULT_TIMEOUT", "ParsePool", "read_feed_sandboxed"]
+__all__ = [
+    "DEFAULT_MEMORY_LIMIT",
+    "DEFAULT_TIMEOUT",
+    "ParsePool",
+    "read_feed_sandboxed",
+    "read_items_sandboxed",
+]
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -51,7 +59,7 @@ DEFAULT_RESULT_LIMIT = 64 * 1024 * 1024
 _STARTUP_TIMEOUT = 60.0
 _READY = b"ready"
 # Imported by each worker before it reports ready, so the first task pays no import cost.
-_PRELOAD = ("bot.normalize", "bot.parse", "feedparser")
+_PRELOAD = ("bot.normalize", "bot.parse", "bot.items", "feedparser")
 
 
 # What a worker's answer may contain. A worker runs hostile input through C and Python parsers;
@@ -458,17 +466,43 @@ async def read_feed_sandboxed(
     Every failure is a ``ParseError`` for this document only: the pool's own (memory cap,
     timeout, dead worker) and any unexpected exception the parser raised on hostile input.
     """
-    from bot.normalize import read_feed_off_loop
+    from bot.normalize import read_feed
 
+    call = functools.partial(
+        read_feed, body, url=url, content_type=content_type, max_entries=max_entries, known=known
+    )
+    return await _in_pool(pool, call)
+
+
+async def read_items_sandboxed(
+    body: bytes,
+    *,
+    url: str,
+    content_type: str | None = None,
+    max_entries: int = 500,
+    pool: ParsePool,
+    known: bytes = b"",
+    previous: ItemIndex | None = None,
+) -> Reading:
+    """:func:`bot.items.read_items` in ``pool``, with the limits and errors of
+    :func:`read_feed_sandboxed`."""
+    from bot.items import read_items
+
+    call = functools.partial(
+        read_items,
+        body,
+        url=url,
+        content_type=content_type,
+        max_entries=max_entries,
+        known=known,
+        previous=previous,
+    )
+    return await _in_pool(pool, call)
+
+
+async def _in_pool(pool: ParsePool, call: Callable[[], T]) -> T:
     try:
-        parsed, entries = await read_feed_off_loop(
-            body,
-            url=url,
-            content_type=content_type,
-            max_entries=max_entries,
-            executor=pool,
-            known=known,
-        )
+        return await asyncio.get_running_loop().run_in_executor(pool, call)
     except ParseError:
         raise
     except Exception as exc:
@@ -476,4 +510,3 @@ async def read_feed_sandboxed(
         raise ParseError(
             f"the parser failed on this document ({type(exc).__name__}: {detail})"
         ) from None
-    return parsed, entries

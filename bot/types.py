@@ -44,6 +44,38 @@ class ParsedFeed:
 
 
 @dataclass(frozen=True, slots=True)
+class ItemIndex:
+    """A document's items by content, in document order: what lets the next read of a changed
+    document parse only its new items (``bot.items``).
+
+    ``digests`` holds 8 bytes per item (a hash of the item's bytes); ``keys`` 8 bytes per item:
+    the short key (``bot.normalize.known_key``) of the item's entry, zeros for an item that
+    yields no entry; ``context`` a hash of what outside the items can change how they read
+    (URL, content type, the header's namespace, base and language declarations).
+    """
+
+    digests: bytes = b""
+    keys: bytes = b""
+    context: bytes = b""
+
+
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """A parsed and normalized document, as ``bot.items.read_items`` returns it.
+
+    ``partial``: ``entries`` holds only the items that were not in the previous read, and
+    ``present`` the short keys (8 bytes each) of the entries of the items that were.
+    ``index`` is None for a document that cannot be read item by item (it is read in full).
+    """
+
+    feed: ParsedFeed
+    entries: tuple[Entry, ...]
+    index: ItemIndex | None = None
+    partial: bool = False
+    present: bytes = b""
+
+
+@dataclass(frozen=True, slots=True)
 class Entry:
     """A normalized, trusted-shape item: plain text, absolute http(s) link, UTC time.
 

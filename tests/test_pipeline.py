@@ -645,7 +645,10 @@ async def test_text_of_stored_entries_is_skipped_but_every_recorded_entry_has_it
     feed_server: FeedServer, tmp_path, clock: ManualClock
 ) -> None:
     """The poller skips extracting the text of entries it saw stored after the last poll; an
-    entry that is not stored after all (pruned, or removed by another instance) is read again."""
+    entry that is not stored after all (pruned, or removed by another instance) is read again.
+
+    Story 2 comes back with a category added: an item whose bytes did not change at all is one
+    the item index vouches for (see ``test_items_kept_byte_for_byte_are_trusted_...``)."""
     from sqlalchemy import delete, select
 
     from bot.detect import sha
@@ -664,7 +667,7 @@ async def test_text_of_stored_entries_is_skipped_but_every_recorded_entry_has_it
         async with app.storage.engine.begin() as conn:
             gone = await conn.execute(delete(entries).where(entries.c.key == sha("g:urn:story:2")))
         assert gone.rowcount == 1
-        feed_server.set(path, rss([story(3), story(2), story(1)]))
+        feed_server.set(path, rss([story(3), story(2, categories=("Defence",)), story(1)]))
         await app.run_once()
         clock.advance(600)
         await app.run_once()
@@ -676,3 +679,92 @@ async def test_text_of_stored_entries_is_skipped_but_every_recorded_entry_has_it
         assert alert.items[0].summary.startswith("Allies met for the")
     assert set(stored) == {sha(f"g:urn:story:{n}") for n in (1, 2, 3)}
     assert all(text.startswith("Allies met for the") for text in stored.values())
+
+
+async def test_a_changed_feed_is_read_item_by_item_with_the_same_stories(
+    feed_server: FeedServer, tmp_path, clock: ManualClock
+) -> None:
+    """Once a document is committed, the next one parses only the items it lacks; the items it
+    keeps still count as in the document (a new item titled like a kept one is a new story)."""
+    path = "/brief.xml"
+    monday = story(1, title="NATO morning briefing")
+    feed_server.set(path, rss([monday, story(2)]))
+    settings = make_settings(
+        tmp_path, feeds=[feed_server.url(path)], topics=TOPICS, subscriptions=[("desk", "nato")]
+    )
+    adapter = RecordingAdapter()
+    async with Herald(settings, adapters=[adapter], clock=clock, rng=random.Random(1)) as app:
+        [first] = await app.run_once()
+        clock.advance(600)
+        tuesday = story(3, title="NATO morning briefing")
+        feed_server.set(path, rss([tuesday, monday, story(2)]))
+        [second] = await app.run_once()
+        clock.advance(600)
+        feed_server.set(path, rss([story(4), tuesday, monday]))
+        [third] = await app.run_once()
+    assert (first.partial, second.partial, third.partial) == (False, True, True)
+    assert (second.entries, second.new, third.entries, third.new) == (3, 1, 3, 1)
+    assert adapter.titles == ["NATO morning briefing", "NATO story number 4"]
+
+
+async def test_items_kept_byte_for_byte_are_trusted_while_nobody_else_committed_the_feed(
+    feed_server: FeedServer, tmp_path, clock: ManualClock
+) -> None:
+    """Another instance committing the feed in between makes the next read a full one."""
+    path = "/shared.xml"
+    feed_server.set(path, rss([story(1)]))
+    settings = make_settings(
+        tmp_path, feeds=[feed_server.url(path)], topics=TOPICS, subscriptions=[("desk", "nato")]
+    )
+    adapter = RecordingAdapter()
+    async with (
+        Herald(settings, adapters=[adapter], clock=clock, rng=random.Random(1)) as one,
+        Herald(settings, adapters=[adapter], clock=clock, rng=random.Random(2)) as other,
+    ):
+        await one.run_once()
+        feed_server.set(path, rss([story(2), story(1)]))
+        clock.advance(600)
+        [by_other] = await other.run_once()
+        feed_server.set(path, rss([story(3), story(2), story(1)]))
+        clock.advance(600)
+        [after_other] = await one.run_once()
+        feed_server.set(path, rss([story(4), story(3), story(2), story(1)]))
+        clock.advance(600)
+        [after_own] = await one.run_once()
+    assert (by_other.partial, after_other.partial, after_own.partial) == (False, False, True)
+    assert sorted(adapter.titles) == [f"NATO story number {n}" for n in (2, 3, 4)]
+
+
+async def test_retention_never_forgets_items_kept_by_item_by_item_reads(
+    feed_server: FeedServer, tmp_path, clock: ManualClock
+) -> None:
+    """Item-by-item reads do not refresh kept entries' last-seen time, nor the feed's last full
+    read: retention still keeps every entry of the latest document, however long it stays."""
+    path = "/long.xml"
+    feed_server.set(path, rss([story(1), story(2)]), etag=False)
+    settings = make_settings(
+        tmp_path,
+        feeds=[feed_server.url(path)],
+        topics=TOPICS,
+        subscriptions=[("desk", "nato")],
+        detect={"retention_days": 90},
+    )
+    adapter = RecordingAdapter()
+    async with Herald(settings, adapters=[adapter], clock=clock, rng=random.Random(1)) as app:
+        await app.run_once()
+        reads = []
+        for doc in ([story(3), story(1)], [story(4), story(3), story(1)]):  # story 2 leaves
+            clock.advance(3600)
+            feed_server.set(path, rss(doc), etag=False)
+            reads += [r.partial for r in await app.run_once()]
+        for _ in range(20):  # 200 days; the document does not change
+            clock.advance(10 * 86400)
+            await app.run_once()
+        # Story 2 left after the last full read: forgotten once a full read no longer lists it.
+        assert await app.housekeeping() == 0
+        feed_server.set(path, rss([story(9, title="Weather"), story(4), story(3), story(1)]))
+        [full] = await app.run_once()
+        assert await app.housekeeping() == 1
+        assert await app.storage.count_entries() == 4
+    assert reads == [True, True] and not full.partial
+    assert adapter.titles == ["NATO story number 3", "NATO story number 4"]
