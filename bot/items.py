@@ -29,9 +29,16 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Iterator
+from dataclasses import replace
 
-from bot.normalize import feed_metadata, known_key, normalize_entry, read_feed, without_repeats
-from bot.parse import parse_exact_xml
+from bot.normalize import (
+    feed_metadata,
+    known_key,
+    normalize_entry,
+    normalize_feed,
+    without_repeats,
+)
+from bot.parse import parse_document, parse_exact_xml, parse_noting_exact
 from bot.types import Entry, ItemIndex, ParsedFeed, RawEntry, Reading
 
 __all__ = ["NO_ENTRY", "read_items", "split_items"]
@@ -109,15 +116,17 @@ def read_items(
             reading = _partial(body, spans, digests, context, previous, url, content_type, known)
             if reading is not None:
                 return reading
-        parsed = parse_exact_xml(
+        parsed, exact = parse_noting_exact(
             body, url=url, content_type=content_type, max_entries=max(max_entries, len(spans))
         )
-        if parsed is not None and len(parsed.entries) == len(spans):
+        if exact and len(parsed.entries) == len(spans):
             return _indexed(parsed, parsed.entries[:max_entries], digests, context, url, known)
-    feed, entries = read_feed(
-        body, url=url, content_type=content_type, max_entries=max_entries, known=known
-    )
-    return Reading(feed, tuple(entries))
+        parsed = replace(parsed, entries=parsed.entries[:max_entries])
+    else:
+        parsed = parse_document(body, url=url, content_type=content_type, max_entries=max_entries)
+    short = set(_chunks(known))
+    entries = normalize_feed(parsed, feed_url=url, known=short)
+    return Reading(feed_metadata(parsed, url), tuple(entries))
 
 
 def _chunks(data: bytes) -> Iterator[bytes]:

@@ -76,27 +76,43 @@ def parse_document(
     header is valid but which has no items is a valid, empty ``ParsedFeed``. ``fast=False``
     skips the lxml fast path (``bot.fastparse``) and always uses feedparser.
     """
+    parsed, _ = parse_noting_exact(
+        body, url=url, content_type=content_type, max_entries=max_entries, fast=fast
+    )
+    return parsed
+
+
+def parse_noting_exact(
+    body: bytes,
+    *,
+    url: str,
+    content_type: str | None = None,
+    max_entries: int = 500,
+    fast: bool = True,
+) -> tuple[ParsedFeed, bool]:
+    """``parse_document``, and whether the lxml fast path read the document without a fault
+    (well-formed, no DOCTYPE, an honest charset, nothing repaired: no bozo).
+
+    ``bot.items`` relies on it: in such a document, an item reads the same whatever other
+    items surround it.
+    """
     parsed = _parse(body, url=url, content_type=content_type, max_entries=max_entries, fast=fast)
     assert parsed is not None
-    return parsed
+    return parsed[0], parsed[1] and not parsed[0].bozo
 
 
 def parse_exact_xml(
     body: bytes, *, url: str, content_type: str | None = None, max_entries: int = 500
 ) -> ParsedFeed | None:
-    """The document as the lxml fast path reads it, or None where that path declines (JSON,
-    not well-formed, a DOCTYPE, a charset feedparser would second-guess, ...) or notes a fault.
-
-    What ``parse_document`` returns for such a document is exactly this; ``bot.items`` relies on
-    it: a well-formed document's items read the same whichever other items surround them.
-    """
+    """What ``parse_noting_exact`` returns for a document it calls exact, or None (at the cost
+    of the fast path's attempt only: feedparser is never run)."""
     try:
         parsed = _parse(
             body, url=url, content_type=content_type, max_entries=max_entries, only_fast=True
         )
     except ParseError:
         return None
-    return parsed if parsed is not None and not parsed.bozo else None
+    return parsed[0] if parsed is not None and parsed[1] and not parsed[0].bozo else None
 
 
 def _parse(
@@ -107,7 +123,7 @@ def _parse(
     max_entries: int,
     fast: bool = True,
     only_fast: bool = False,
-) -> ParsedFeed | None:
+) -> tuple[ParsedFeed, bool] | None:
     body = bytes(body)
     head = body.lstrip(_WHITESPACE)
     if head.startswith(_UTF8_BOM):
@@ -116,7 +132,7 @@ def _parse(
         raise ParseError("the document is empty" if not body else "the document is only whitespace")
     max_entries = max(0, max_entries)
     if _looks_like_json(head, content_type):
-        return None if only_fast else _parse_json_feed(body, max_entries=max_entries)
+        return None if only_fast else (_parse_json_feed(body, max_entries=max_entries), False)
     return _parse_xml_feed(
         body,
         head,
@@ -233,7 +249,8 @@ def _parse_xml_feed(
     max_entries: int,
     fast: bool = True,
     only_fast: bool = False,
-) -> ParsedFeed | None:
+) -> tuple[ParsedFeed, bool] | None:
+    """The document and whether the fast path read it (``only_fast``: None where it did not)."""
     if len(body) % 2 == 0 and _SINGLE_BYTE_UTF16_DECLARATION.match(body):
         # One byte of trailing whitespace (insignificant after the root element) makes the
         # UTF-16 attempt fail whatever the length, so the feed is read the same way every time:
@@ -244,6 +261,7 @@ def _parse_xml_feed(
     # RSS/Atom that bot.fastparse can read exactly as feedparser would takes the lxml path.
     decoded, info = _reject_entity_declarations(body, _headers(url, content_type))
     result = parse_fast(decoded, info, url=url) if fast else None
+    exact = result is not None
     if result is None:
         if only_fast:
             return None
@@ -252,11 +270,13 @@ def _parse_xml_feed(
     entries = list(_get(result, "entries") or [])
     repaired = False
     if not entries and b"<rss:item" in body and b"xmlns:rss" not in body:
+        if only_fast:
+            return None
         retry = _feedparser(
             _UNDECLARED_RSS_PREFIX.sub(rb"<\1", body), url=url, content_type=content_type
         )
         if _get(retry, "entries"):
-            result, entries, repaired = retry, list(retry["entries"]), True
+            result, entries, repaired, exact = retry, list(retry["entries"]), True, False
             version = _str(_get(retry, "version")) or version
 
     if not version and not entries:
@@ -271,7 +291,7 @@ def _parse_xml_feed(
         bozo = True
         message = "undeclared rss: namespace prefix on every element (prefix dropped)"
     feed = _get(result, "feed") or {}
-    return ParsedFeed(
+    parsed = ParsedFeed(
         format=version or "unknown",
         title=_text_field(feed, "title"),
         link=_str(_get(feed, "link")),
@@ -279,6 +299,7 @@ def _parse_xml_feed(
         bozo=bozo,
         bozo_message=message,
     )
+    return parsed, exact
 
 
 def _bozo(result: Mapping[str, Any]) -> tuple[bool, str | None]:
