@@ -768,3 +768,38 @@ async def test_retention_never_forgets_items_kept_by_item_by_item_reads(
         assert await app.storage.count_entries() == 4
     assert reads == [True, True] and not full.partial
     assert adapter.titles == ["NATO story number 3", "NATO story number 4"]
+
+
+class _TickingClock(ManualClock):
+    """Every reading is a millisecond later than the one before, as on a real clock."""
+
+    def now(self) -> datetime:
+        self.advance(0.001)
+        return super().now()
+
+
+async def test_retention_keeps_the_latest_document_when_time_moves_during_a_poll(
+    feed_server: FeedServer, tmp_path
+) -> None:
+    """The feed's last full read is stamped with the poll's start, so the entries it lists are
+    never older than it; stamping it later made them prunable once the feed stood still."""
+    clock = _TickingClock(T0)
+    path = "/still.xml"
+    feed_server.set(path, rss([story(1), story(2)]), etag=False)
+    settings = make_settings(
+        tmp_path,
+        feeds=[feed_server.url(path)],
+        topics=TOPICS,
+        subscriptions=[("desk", "nato")],
+        detect={"retention_days": 90},
+    )
+    adapter = RecordingAdapter()
+    async with Herald(settings, adapters=[adapter], clock=clock, rng=random.Random(1)) as app:
+        await app.run_once()
+        clock.advance(3600)
+        feed_server.set(path, rss([story(3), story(1), story(2)]), etag=False)
+        await app.run_once()
+        clock.advance(200 * 86400)  # the document does not change for 200 days
+        await app.run_once()
+        assert await app.housekeeping() == 0
+        assert await app.storage.count_entries() == 3
