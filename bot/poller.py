@@ -22,11 +22,11 @@ from bot.errors import FetchError, ParseError
 from bot.fetch import Fetcher
 from bot.groups import GroupRunner
 from bot.items import read_items
-from bot.normalize import known_key, read_feed_off_loop
+from bot.normalize import known_key
 from bot.notices import Notifier
 from bot.outbox import route
 from bot.redact import redact
-from bot.sandbox import ParsePool, read_feed_sandboxed, read_items_sandboxed
+from bot.sandbox import ParsePool, read_items_sandboxed
 from bot.settings import Settings
 from bot.storage import FeedRow, PollCommit, Storage
 from bot.summary_service import SummaryService
@@ -139,24 +139,13 @@ class Poller:
     async def read_document(
         self, body: bytes, *, url: str, content_type: str | None, known: bytes = b""
     ) -> tuple[ParsedFeed, list[Entry]]:
-        """Parse and normalize a fetched document: in the sandboxed pool when there is one.
-
-        ``known``: short keys of stored entries whose text need not be extracted
-        (``bot.normalize.read_feed``).
-        """
-        limit = self.settings.fetch.max_entries
-        if self.pool is not None:
-            return await read_feed_sandboxed(
-                body,
-                url=url,
-                content_type=content_type,
-                max_entries=limit,
-                pool=self.pool,
-                known=known,
-            )
-        return await read_feed_off_loop(
-            body, url=url, content_type=content_type, max_entries=limit, known=known
+        """Parse and normalize a fetched document in full: in the sandboxed pool when there is
+        one (as ``bot.normalize.read_feed``; ``known``: short keys of stored entries whose text
+        need not be extracted)."""
+        reading = await self.read_changed(
+            body, url=url, content_type=content_type, known=known, previous=None
         )
+        return reading.feed, list(reading.entries)
 
     async def read_changed(
         self,

@@ -462,18 +462,23 @@ async def test_undelivered_alerts_survive_a_dead_adapter_and_a_restart(
     assert again.alerts == []
 
 
+def _retaining_90_days(tmp_path, url: str):  # type: ignore[no-untyped-def]
+    """One feed, the NATO topic to one desk, entries kept 90 days after they were last seen."""
+    return make_settings(
+        tmp_path,
+        feeds=[url],
+        topics=TOPICS,
+        subscriptions=[("desk", "nato")],
+        detect={"retention_days": 90},
+    )
+
+
 async def test_retention_forgets_only_items_gone_from_their_feed(
     feed_server: FeedServer, tmp_path, clock: ManualClock
 ) -> None:
     path = "/keep.xml"
     feed_server.set(path, rss([story(1), story(2)]), etag=False)
-    settings = make_settings(
-        tmp_path,
-        feeds=[feed_server.url(path)],
-        topics=TOPICS,
-        subscriptions=[("desk", "nato")],
-        detect={"retention_days": 90},
-    )
+    settings = _retaining_90_days(tmp_path, feed_server.url(path))
     adapter = RecordingAdapter()
     async with Herald(settings, adapters=[adapter], clock=clock, rng=random.Random(1)) as app:
         await app.run_once()
@@ -742,13 +747,7 @@ async def test_retention_never_forgets_items_kept_by_item_by_item_reads(
     read: retention still keeps every entry of the latest document, however long it stays."""
     path = "/long.xml"
     feed_server.set(path, rss([story(1), story(2)]), etag=False)
-    settings = make_settings(
-        tmp_path,
-        feeds=[feed_server.url(path)],
-        topics=TOPICS,
-        subscriptions=[("desk", "nato")],
-        detect={"retention_days": 90},
-    )
+    settings = _retaining_90_days(tmp_path, feed_server.url(path))
     adapter = RecordingAdapter()
     async with Herald(settings, adapters=[adapter], clock=clock, rng=random.Random(1)) as app:
         await app.run_once()
@@ -786,13 +785,7 @@ async def test_retention_keeps_the_latest_document_when_time_moves_during_a_poll
     clock = _TickingClock(T0)
     path = "/still.xml"
     feed_server.set(path, rss([story(1), story(2)]), etag=False)
-    settings = make_settings(
-        tmp_path,
-        feeds=[feed_server.url(path)],
-        topics=TOPICS,
-        subscriptions=[("desk", "nato")],
-        detect={"retention_days": 90},
-    )
+    settings = _retaining_90_days(tmp_path, feed_server.url(path))
     adapter = RecordingAdapter()
     async with Herald(settings, adapters=[adapter], clock=clock, rng=random.Random(1)) as app:
         await app.run_once()
