@@ -35,13 +35,12 @@ from multiprocessing.process import BaseProcess
 from typing import Any, ParamSpec, TypeVar
 
 from bot.errors import ParseError
-from bot.types import Entry, ItemIndex, ParsedFeed, Reading
+from bot.types import ItemIndex, Reading
 
 __all__ = [
     "DEFAULT_MEMORY_LIMIT",
     "DEFAULT_TIMEOUT",
     "ParsePool",
-    "read_feed_sandboxed",
     "read_items_sandboxed",
 ]
 
@@ -452,28 +451,6 @@ class ParsePool(Executor):
             self._queue.put(None)
 
 
-async def read_feed_sandboxed(
-    body: bytes,
-    *,
-    url: str,
-    content_type: str | None = None,
-    max_entries: int = 500,
-    pool: ParsePool,
-    known: bytes = b"",
-) -> tuple[ParsedFeed, list[Entry]]:
-    """:func:`bot.normalize.read_feed` in ``pool``: hard memory and time limits.
-
-    Every failure is a ``ParseError`` for this document only: the pool's own (memory cap,
-    timeout, dead worker) and any unexpected exception the parser raised on hostile input.
-    """
-    from bot.normalize import read_feed
-
-    call = functools.partial(
-        read_feed, body, url=url, content_type=content_type, max_entries=max_entries, known=known
-    )
-    return await _in_pool(pool, call)
-
-
 async def read_items_sandboxed(
     body: bytes,
     *,
@@ -484,8 +461,11 @@ async def read_items_sandboxed(
     known: bytes = b"",
     previous: ItemIndex | None = None,
 ) -> Reading:
-    """:func:`bot.items.read_items` in ``pool``, with the limits and errors of
-    :func:`read_feed_sandboxed`."""
+    """:func:`bot.items.read_items` in ``pool``: hard memory and time limits.
+
+    Every failure is a ``ParseError`` for this document only: the pool's own (memory cap,
+    timeout, dead worker) and any unexpected exception the parser raised on hostile input.
+    """
     from bot.items import read_items
 
     call = functools.partial(

@@ -31,9 +31,9 @@ from bot.normalize import (
     read_feed_off_loop,
 )
 from bot.parse import parse_document
-from bot.sandbox import ParsePool, read_feed_sandboxed
+from bot.sandbox import ParsePool, read_items_sandboxed
 from bot.topics import MAX_QUERY_LENGTH, MatchDoc, TopicMatcher, prepare
-from bot.types import Caller, ParsedFeed, RawEntry
+from bot.types import Caller, Entry, ParsedFeed, RawEntry
 from tests.fakes import feeds
 from tests.fakes.feeds import Item, entity_bomb, rss
 from tests.support import RecordingAdapter, make_settings
@@ -137,13 +137,19 @@ def test_entity_text_inside_an_item_is_not_a_declaration() -> None:
 # --- the sandbox ----------------------------------------------------------------------------------
 
 
+async def read_sandboxed(body: bytes, **kw: object) -> tuple[ParsedFeed, list[Entry]]:
+    """What the poller runs in the pool (``read_items_sandboxed``), as (feed, entries)."""
+    reading = await read_items_sandboxed(body, **kw)  # type: ignore[arg-type]
+    return reading.feed, list(reading.entries)
+
+
 async def test_sandboxed_read_returns_normalized_entries(pool: ParsePool) -> None:
     body = rss([Item("Hello <b>", link="https://example.org/a", guid="a")])
-    parsed, entries = await read_feed_sandboxed(body, url=URL, pool=pool)
+    parsed, entries = await read_sandboxed(body, url=URL, pool=pool)
     assert parsed.format == "rss20"
     assert [e.title for e in entries] == ["Hello <b>"]
     with pytest.raises(ParseError, match="HTML page"):
-        await read_feed_sandboxed(b"<!doctype html><html></html>", url=URL, pool=pool)
+        await read_sandboxed(b"<!doctype html><html></html>", url=URL, pool=pool)
 
 
 async def test_pool_is_an_executor_for_read_feed_off_loop(pool: ParsePool) -> None:
@@ -161,10 +167,10 @@ async def test_bomb_that_slips_past_the_check_is_contained(pool: ParsePool) -> N
         with pytest.raises(ParseError, match="more than 256 MiB"):
             await loop.run_in_executor(pool, feeds.feedparser_only, bomb)
         with pytest.raises(ParseError, match=ENTITY_REFUSED):
-            await read_feed_sandboxed(bomb, url=URL, pool=pool)
+            await read_sandboxed(bomb, url=URL, pool=pool)
     assert parent.peak < PARENT_LIMIT
     print(f"parent peak RSS {parent.peak / MIB:.0f} MiB; worker cap {WORKER_LIMIT / MIB:.0f} MiB")
-    _, entries = await read_feed_sandboxed(rss([Item("after", guid="1")]), url=URL, pool=pool)
+    _, entries = await read_sandboxed(rss([Item("after", guid="1")]), url=URL, pool=pool)
     assert entries[0].title == "after"
 
 
@@ -182,7 +188,7 @@ async def test_a_dying_worker_fails_only_its_own_task(pool: ParsePool) -> None:
     good = [rss([Item(f"story {i}", guid=str(i))]) for i in range(6)]
     results = await asyncio.gather(
         loop.run_in_executor(pool, feeds.die),
-        *(read_feed_sandboxed(b, url=URL, pool=pool) for b in good),
+        *(read_sandboxed(b, url=URL, pool=pool) for b in good),
         return_exceptions=True,
     )
     assert isinstance(results[0], ParseError) and "killed by SIGKILL" in str(results[0])
@@ -203,7 +209,7 @@ async def test_workers_may_only_send_back_plain_data(pool: ParsePool) -> None:
 
 async def test_unexpected_parser_exceptions_become_parse_errors(pool: ParsePool) -> None:
     with pytest.raises(ParseError, match="the parser failed on this document"):
-        await read_feed_sandboxed("not bytes", url=URL, pool=pool)  # type: ignore[arg-type]
+        await read_sandboxed("not bytes", url=URL, pool=pool)  # type: ignore[arg-type]
 
 
 async def test_overrunning_task_is_killed_and_the_worker_replaced() -> None:
@@ -213,7 +219,7 @@ async def test_overrunning_task_is_killed_and_the_worker_replaced() -> None:
         with pytest.raises(ParseError, match=r"took longer than 0\.5 s"):
             await loop.run_in_executor(short, feeds.spin)
         assert time.monotonic() - started < 10
-        _, entries = await read_feed_sandboxed(rss([Item("next", guid="n")]), url=URL, pool=short)
+        _, entries = await read_sandboxed(rss([Item("next", guid="n")]), url=URL, pool=short)
         assert entries[0].title == "next" and short.lost_workers == 1
     assert short.workers == 1 and short.timeout == 0.5
 
