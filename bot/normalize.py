@@ -20,7 +20,7 @@ from collections.abc import Container, Iterable
 from dataclasses import replace
 from datetime import UTC, datetime
 from html.parser import HTMLParser
-from urllib.parse import parse_qsl, quote, urlencode, urljoin, urlsplit
+from urllib.parse import parse_qsl, quote, urlencode, urljoin, urlparse, urlsplit, urlunparse
 
 from bot.types import Entry, ParsedFeed, RawEntry
 
@@ -405,8 +405,15 @@ def absolute_http_url(url: str | None, base: str) -> str | None:
     if not candidate:
         return None
     try:
-        plain = PLAIN_ABSOLUTE_URL.fullmatch(candidate)
-        joined = urljoin(base, candidate) if base and not plain else candidate
+        if PLAIN_ABSOLUTE_URL.fullmatch(candidate):
+            joined = candidate
+        else:
+            parsed = urlparse(candidate)
+            # urljoin re-serializes an absolute URL (dropping an empty ";" or "?") only when its
+            # scheme is the base's: do it for every absolute URL, or the base's scheme would
+            # decide the link (and the key) of "http://x/;" in an https feed.
+            absolute = parsed.scheme and parsed.netloc
+            joined = urlunparse(parsed) if absolute or not base else urljoin(base, candidate)
         parts = urlsplit(joined)
         if parts.scheme.lower() not in _DEFAULT_PORTS or not parts.hostname:
             return None

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from urllib.parse import urlencode
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from bot.normalize import (
@@ -420,6 +420,9 @@ def test_tracking_params_fragment_and_host_case_never_change_the_key(
     fragment: str,
     rng: random.Random,
 ) -> None:
+    # Whitespace ending a link is trimmed (as browsers do) only when nothing follows it: a path
+    # ending in a space is another URL once a query follows, so such paths prove nothing here.
+    assume(path == path.rstrip())
     base = _url("https", host, path, params)
     noisy_params = params + tracking
     rng.shuffle(noisy_params)
@@ -598,3 +601,12 @@ def test_plain_markup_shortcut_agrees_with_html_parser_on_the_corpus() -> None:
                         answered += 1
                         assert fast == _parsed_text(value, limit), (path.name, value[:80])
     assert answered >= 0.95 * compared > 0
+
+
+@pytest.mark.parametrize("link", ["http://x.com/;", "http://x.com/a;?", "http://x.com/c;#"])
+def test_the_feed_s_scheme_does_not_change_an_absolute_link(link: str) -> None:
+    """urljoin re-serializes an absolute URL only when it shares the base's scheme (dropping an
+    empty ";" or "?"); the link, and so the story's key, must not depend on the feed's scheme."""
+    assert absolute_http_url(link, "https://feed.example/rss") == absolute_http_url(
+        link, "http://feed.example/rss"
+    )
