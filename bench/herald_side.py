@@ -180,9 +180,11 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
 
             # -- cold ingest ----------------------------------------------------------------
             async with profiled("cold", profile_dir):
+                cpu = cpu_seconds()
                 t = time.perf_counter()
                 res = await app.poll_feeds(rows)
                 cold_s = time.perf_counter() - t
+                cpu = {k: round(v - cpu[k], 2) for k, v in cpu_seconds().items()}
             entries = sum(r.entries for r in res)
             out["cold"] = {
                 "seconds": round(cold_s, 2),
@@ -193,6 +195,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 "feeds_per_s": round(len(res) / cold_s, 1),
                 "entries_per_s": round(entries / cold_s, 1),
                 "peak_rss_mb": round(peak_rss_mb(), 1),
+                "cpu_s": cpu,
             }
 
             # -- warm poll: nothing changed, every answer is a 304 ---------------------------

@@ -111,6 +111,12 @@ def summarize(r: dict[str, Any]) -> list[tuple[str, Any, Any, Any, str]]:
         _get(rd, "cold", "entries_per_s"),
         ">= 5x reader",
     )
+    cpu = _get(h, "cold", "cpu_s") or {}
+    if cpu:
+        row(
+            "cold ingest: CPU s main / parse workers / machine",
+            f"{cpu['main']} / {cpu['parse_workers']} / {cpu['machine']}",
+        )
     row("peak RSS after cold, MB", _get(h, "cold", "peak_rss_mb"), _get(rd, "cold", "peak_rss_mb"))
     row(
         "peak RSS whole run, MB",
