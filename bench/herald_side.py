@@ -184,7 +184,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 t = time.perf_counter()
                 res = await app.poll_feeds(rows)
                 cold_s = time.perf_counter() - t
-                cpu = {k: round(v - cpu[k], 2) for k, v in cpu_seconds().items()}
+                cpu = cpu_since(cpu)
             entries = sum(r.entries for r in res)
             out["cold"] = {
                 "seconds": round(cold_s, 2),
@@ -283,6 +283,11 @@ def cpu_seconds() -> dict[str, float]:
     return out
 
 
+def cpu_since(before: dict[str, float]) -> dict[str, float]:
+    """CPU seconds per part (as :func:`cpu_seconds`) used since ``before`` was read."""
+    return {k: round(v - before[k], 2) for k, v in cpu_seconds().items()}
+
+
 async def _churn_round(
     app: Herald, farm: str, platform: RecordingPlatform, args: argparse.Namespace, seed: int
 ) -> dict[str, Any]:
@@ -304,7 +309,7 @@ async def _churn_round(
     limit = IN_FLIGHT_PER_FETCH * app.settings.fetch.max_concurrency
     await asyncio.gather(*(fetch_only() for _ in range(limit)))
     fetch_s = time.perf_counter() - t
-    fetch_cpu = {k: round(v - fetch_cpu[k], 2) for k, v in cpu_seconds().items()}
+    fetch_cpu = cpu_since(fetch_cpu)
     rss_after_fetch_only = round(peak_rss_mb(), 1)
 
     before = set(platform.stories)
@@ -315,7 +320,7 @@ async def _churn_round(
     polled_s = time.perf_counter() - t
     ok = await platform.wait_for(lambda: want <= platform.stories, within=args.timeout)
     done_s = platform.last_at - t if ok else float("nan")
-    cpu_after = cpu_seconds()
+    round_cpu = cpu_since(cpu_before)
     got = len(want & (platform.stories - before))
     return {
         "feeds_changed": len({a["feed"] for a in added}),
@@ -333,7 +338,7 @@ async def _churn_round(
         "rss_after_mb": rss_mb(),
         "peak_rss_so_far_mb": round(peak_rss_mb(), 1),
         # Until every alert arrived.
-        "cpu_s": {k: round(cpu_after[k] - cpu_before[k], 2) for k in cpu_before},
+        "cpu_s": round_cpu,
         "fetch_only_cpu_s": fetch_cpu,
     }
 

@@ -89,6 +89,9 @@ def _get(d: dict[str, Any], *path: str) -> Any:
     return cur
 
 
+_CPU_PARTS = ("main", "parse_workers", "machine")  # as bench.herald_side.cpu_seconds gives them
+
+
 def summarize(r: dict[str, Any]) -> list[tuple[str, Any, Any, Any, str]]:
     """Rows of (metric, Herald, reader, Herald/reader, target)."""
     h, rd, f = r.get("herald", {}), r.get("reader", {}), r.get("fanout", {})
@@ -96,6 +99,11 @@ def summarize(r: dict[str, Any]) -> list[tuple[str, Any, Any, Any, str]]:
 
     def row(name: str, hv: Any, rv: Any = None, target: str = "") -> None:
         rows.append((name, hv, rv, ratio(hv, rv) if rv is not None else None, target))
+
+    def cpu_row(name: str, phase: str, key: str, parts: tuple[str, ...] = _CPU_PARTS) -> None:
+        cpu = _get(h, phase, key) or {}
+        if cpu:
+            row(name, " / ".join(str(cpu[p]) for p in parts))
 
     row("cold ingest: seconds", _get(h, "cold", "seconds"), _get(rd, "cold", "seconds"))
     row("cold ingest: feeds ok", _get(h, "cold", "feeds_ok"), _get(rd, "cold", "feeds_ok"))
@@ -111,12 +119,7 @@ def summarize(r: dict[str, Any]) -> list[tuple[str, Any, Any, Any, str]]:
         _get(rd, "cold", "entries_per_s"),
         ">= 5x reader",
     )
-    cpu = _get(h, "cold", "cpu_s") or {}
-    if cpu:
-        row(
-            "cold ingest: CPU s main / parse workers / machine",
-            f"{cpu['main']} / {cpu['parse_workers']} / {cpu['machine']}",
-        )
+    cpu_row("cold ingest: CPU s main / parse workers / machine", "cold", "cpu_s")
     row("peak RSS after cold, MB", _get(h, "cold", "peak_rss_mb"), _get(rd, "cold", "peak_rss_mb"))
     row(
         "peak RSS whole run, MB",
@@ -141,15 +144,13 @@ def summarize(r: dict[str, Any]) -> list[tuple[str, Any, Any, Any, str]]:
         _get(h, "churn", "ratio_to_fetch_only"),
         target="<= 2",
     )
-    cpu = _get(h, "churn", "cpu_s") or {}
-    if cpu:
-        row(
-            "churn: CPU s main / parse workers / machine",
-            f"{cpu['main']} / {cpu['parse_workers']} / {cpu['machine']}",
-        )
-    cpu = _get(h, "churn", "fetch_only_cpu_s") or {}
-    if cpu:
-        row("churn: CPU s main / machine, fetches alone", f"{cpu['main']} / {cpu['machine']}")
+    cpu_row("churn: CPU s main / parse workers / machine", "churn", "cpu_s")
+    cpu_row(
+        "churn: CPU s main / machine, fetches alone",
+        "churn",
+        "fetch_only_cpu_s",
+        ("main", "machine"),
+    )
     row("latency p50, ms", _get(h, "latency", "p50_ms"))
     row("latency p99, ms", _get(h, "latency", "p99_ms"), target="< 1000")
     row("fan-out: msgs/s", f.get("msgs_per_s"))
